@@ -1,0 +1,3 @@
+"""perfmonitor: performance monitoring for Django sites."""
+
+__version__ = "0.1.0"

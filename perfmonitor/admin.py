@@ -1,0 +1,99 @@
+"""Read-only admin for perfmonitor's tables and the monitor's own health.
+
+Domain packages register their own admin classes in ``<package>/admin.py``;
+they are imported at the bottom so Django's autodiscovery finds them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from perfmonitor.models import (
+    MetricRollup,
+    MonitorHealth,
+    PerformanceAlert,
+    PerformanceMetric,
+    QueryFingerprint,
+    UserJourney,
+    WebVital,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Measurements are facts: they can be looked at and filtered, not edited."""
+
+    list_per_page = 50
+    show_full_result_count = False  # COUNT(*) over millions of rows is not free
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(PerformanceMetric)
+class PerformanceMetricAdmin(ReadOnlyAdmin):
+    list_display = ["timestamp", "metric_type", "metric_name", "duration", "url", "user_id"]
+    list_filter = ["metric_type", ("timestamp", admin.DateFieldListFilter)]
+    search_fields = ["metric_name", "url", "session_id"]
+    date_hierarchy = "timestamp"
+
+
+@admin.register(WebVital)
+class WebVitalAdmin(ReadOnlyAdmin):
+    list_display = ["timestamp", "metric_name", "value", "rating", "url"]
+    list_filter = ["metric_name", "rating", ("timestamp", admin.DateFieldListFilter)]
+    search_fields = ["url", "session_id"]
+    date_hierarchy = "timestamp"
+
+
+@admin.register(MetricRollup)
+class MetricRollupAdmin(ReadOnlyAdmin):
+    list_display = ["bucket_start", "resolution", "kind", "name", "dimension", "count",
+                    "mean_display", "max", "errors"]
+    list_filter = ["kind", "resolution", ("bucket_start", admin.DateFieldListFilter)]
+    search_fields = ["name", "dimension"]
+    exclude = ["sketch"]
+    date_hierarchy = "bucket_start"
+
+    @admin.display(description="mean")
+    def mean_display(self, obj: MetricRollup) -> str:
+        return f"{obj.sum / obj.count:.2f}" if obj.count else "-"
+
+
+@admin.register(QueryFingerprint)
+class QueryFingerprintAdmin(ReadOnlyAdmin):
+    list_display = ["fingerprint", "sql", "first_seen"]
+    search_fields = ["fingerprint", "sql"]
+
+
+@admin.register(UserJourney)
+class UserJourneyAdmin(ReadOnlyAdmin):
+    list_display = ["start_time", "journey_type", "status", "duration", "user_id",
+                    "abandonment_reason"]
+    list_filter = ["journey_type", "status", ("start_time", admin.DateFieldListFilter)]
+    search_fields = ["journey_id", "user_id", "session_id"]
+    date_hierarchy = "start_time"
+
+
+@admin.register(MonitorHealth)
+class MonitorHealthAdmin(ReadOnlyAdmin):
+    list_display = ["process", "updated_at", "captured", "flushed", "dropped", "flush_errors",
+                    "internal_errors", "buffer_size", "last_flush_at", "last_error"]
+    search_fields = ["process"]
+
+
+if not admin.site.is_registered(PerformanceAlert):
+    @admin.register(PerformanceAlert)
+    class PerformanceAlertAdmin(ReadOnlyAdmin):
+        list_display = ["timestamp", "severity", "alert_type", "message", "acknowledged",
+                        "resolved_at"]
+        list_filter = ["severity", "acknowledged", ("timestamp", admin.DateFieldListFilter)]
+        search_fields = ["message", "alert_id"]

@@ -1,0 +1,65 @@
+"""SQL fingerprints: placeholders only, never parameter values.
+
+Literals (strings, numbers) become ``?``, driver placeholders (``%s``,
+``%(name)s``, ``?``, ``:1``) become ``?``, ``IN (?, ?, ...)`` lists and
+multi-row ``VALUES`` collapse to one form, whitespace collapses. Queries that
+differ only in those parts share a fingerprint, so ``/courses/17/`` and
+``/courses/18/`` run the same fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+_COMMENTS = re.compile(r"/\*.*?\*/|--[^\n]*", re.S)
+_STRINGS = re.compile(r"'(?:[^']|'')*'")
+_PLACEHOLDERS = re.compile(r"%\([^)]*\)s|%s|\?|(?<![\w:]):\w+")
+_NUMBERS = re.compile(r"(?<![\w.\"])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w\"])")
+_WHITESPACE = re.compile(r"\s+")
+_IN_LIST = re.compile(r"\bIN\s*\(\s*\?(?:\s*,\s*\?)*\s*\)", re.I)
+_VALUES_LIST = re.compile(r"\bVALUES\s*\((?:[^()]|\([^()]*\))*\)(?:\s*,\s*\((?:[^()]|\([^()]*\))*\))*",
+                          re.I)
+_SAVEPOINT = re.compile(r"\b(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT)\s+\"?\w+\"?", re.I)
+
+MAX_SQL_LENGTH = 4000
+
+
+def normalize_sql(sql: str) -> str:
+    text = sql if len(sql) <= 20000 else sql[:20000]
+    text = _COMMENTS.sub(" ", text)
+    text = _STRINGS.sub("?", text)
+    text = _PLACEHOLDERS.sub("?", text)
+    text = _NUMBERS.sub("?", text)
+    text = _WHITESPACE.sub(" ", text).strip()
+    text = _IN_LIST.sub("IN (...)", text)
+    text = _VALUES_LIST.sub("VALUES (...)", text)
+    text = _SAVEPOINT.sub(r"\1 ?", text)
+    return text[:MAX_SQL_LENGTH]
+
+
+def fingerprint_of(normalized: str) -> str:
+    return hashlib.blake2b(normalized.encode(), digest_size=8).hexdigest()
+
+
+class FingerprintCache:
+    """Raw SQL string -> (fingerprint, normalized SQL), bounded.
+
+    Django emits the same SQL strings over and over (placeholders, not values),
+    so after warm-up a fingerprint costs one dict lookup.
+    """
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[str, str]] = {}
+
+    def get(self, sql: str) -> tuple[str, str]:
+        hit = self._entries.get(sql)
+        if hit is not None:
+            return hit
+        normalized = normalize_sql(sql)
+        result = (fingerprint_of(normalized), normalized)
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[sql] = result
+        return result

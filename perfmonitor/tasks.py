@@ -1,0 +1,18 @@
+"""Celery tasks: thin wrappers over plain functions that tests call directly.
+
+Names are ``perfmonitor.<verb_noun>``; ``perfmonitor.schedule`` creates their
+django-celery-beat rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+
+@shared_task(name="perfmonitor.prune_old_data", ignore_result=True)
+def prune_old_data() -> dict[str, Any]:
+    from perfmonitor.retention import prune
+
+    return prune()
