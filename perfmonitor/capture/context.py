@@ -70,12 +70,14 @@ _IGNORED_COMMANDS = frozenset({
 def process_origin() -> str | None:
     """Origin of queries run outside requests and tasks; None disables capture."""
     argv = sys.argv
-    name = argv[0].rsplit("/", 1)[-1] if argv else "python"
-    if name in {"manage.py", "django-admin", "django-admin.py", "__main__.py"} and len(argv) > 1:
+    path = argv[0] if argv else "python"
+    if "pytest" in path or "py.test" in path:
+        return None  # test processes: only requests and tasks are meaningful
+    name = path.rsplit("/", 1)[-1]
+    django_main = path.endswith("django/__main__.py")
+    if (name in {"manage.py", "django-admin", "django-admin.py"} or django_main) and len(argv) > 1:
         command = argv[1]
         if command in _IGNORED_COMMANDS:
             return None
         return f"command:{command}"
-    if "pytest" in name or "py.test" in name:
-        return None  # test processes: only requests and tasks are meaningful
     return f"process:{name}"
