@@ -97,3 +97,5 @@ if not admin.site.is_registered(PerformanceAlert):
                         "resolved_at"]
         list_filter = ["severity", "acknowledged", ("timestamp", admin.DateFieldListFilter)]
         search_fields = ["message", "alert_id"]
+
+from perfmonitor.dashboard import admin as _dashboard_admin  # noqa: E402,F401  (the dashboard)

@@ -1,5 +1,16 @@
-"""WebSocket routes: include ``websocket_urlpatterns`` in your ASGI URLRouter."""
+"""WebSocket routes: include ``websocket_urlpatterns`` in your ASGI URLRouter.
+
+    application = ProtocolTypeRouter({
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    })
+"""
 
 from django.urls import path
 
-websocket_urlpatterns: list = []
+from perfmonitor.consumers import LiveDashboardConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/perfmonitor/live/", LiveDashboardConsumer.as_asgi(), name="perfmonitor-live"),
+]

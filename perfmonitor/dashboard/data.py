@@ -1,0 +1,208 @@
+"""Panel data: calls into analytics, journeys and alerting, shaped for templates.
+
+Every number comes from a function of those packages (the rollup query layer
+``perfmonitor.analytics.query`` and the higher-level summaries built on it);
+this module only picks, orders and labels. Where a package is not installed
+in this version the panel says so instead of showing a made-up value.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from perfmonitor.analytics import query
+from perfmonitor.analytics.vitals import VITALS, rate
+from perfmonitor.conf import settings
+from perfmonitor.dashboard import charts
+from perfmonitor.dashboard.controls import Controls
+from perfmonitor.dashboard.sources import optional
+
+if TYPE_CHECKING:
+    from perfmonitor.dashboard.panels import Board
+
+EMPTY = "No data in this window."
+SCORED_VITALS = ("LCP", "INP", "CLS", "FCP", "TTFB")
+
+
+def summary(window: query.Window, controls: Controls) -> Any:
+    build = optional("perfmonitor.analytics.overview", "dashboard_summary")
+    return build(window, controls.filters()) if build is not None else None
+
+
+def change(current: float | None, previous: float | None) -> float | None:
+    """Percent change against the previous window (None when either side is missing)."""
+    if current is None or previous is None or previous == 0:
+        return None
+    return (current - previous) / previous * 100.0
+
+
+def card(label: str, value: float | None, previous: float | None, unit: str,
+         better: str = "lower", digits: int = 0, href: str = "") -> dict[str, Any]:
+    pct = change(value, previous)
+    direction = "flat" if pct is None or abs(pct) < 1 else "up" if pct > 0 else "down"
+    good = None if direction == "flat" or better == "none" else (
+        (direction == "down") == (better == "lower"))
+    return {"label": label, "value": value, "unit": unit, "digits": digits,
+            "previous": previous, "change": pct, "direction": direction,
+            "tone": "" if good is None else "good" if good else "bad", "href": href}
+
+
+def _request_totals(board: Board, window: query.Window) -> query.SeriesStats:
+    route = board.controls.route or None
+    return query.total("request", window=window, name=route)
+
+
+def score(board: Board) -> dict[str, Any]:
+    analyze = optional("perfmonitor.analytics.scores", "analyze_performance")
+    if analyze is None:
+        return {"unavailable": "Scores need perfmonitor.analytics.scores."}
+    analysis = analyze(board.window)
+    value = _get(analysis, "score")
+    parts = []
+    for key, part in (_get(analysis, "breakdown") or _get(analysis, "components") or {}).items():
+        parts.append({"name": key, "score": _get(part, "score"), "weight": _get(part, "weight"),
+                      "detail": _get(part, "detail") or _get(part, "method") or ""})
+    return {"score": value, "parts": parts, "empty": value is None,
+            "gauge": charts.gauge(value, label="Performance score (0-100)")}
+
+
+def cards(board: Board) -> dict[str, Any]:
+    window = board.window
+    now, before = _request_totals(board, window), _request_totals(board, window.previous())
+    result = [
+        card("Requests / min", now.throughput_per_minute(window) if now.count else None,
+             before.throughput_per_minute(window.previous()) if before.count else None,
+             "/min", better="none", digits=1),
+        card("p95 latency", now.p95, before.p95, "ms"),
+        card("Error rate", _pct(now.error_rate), _pct(before.error_rate), "%", digits=2),
+    ]
+    open_now = data_open_alert_count()
+    result.append(card("Open alerts", open_now, None, "", better="lower"))
+    completion = journey_completion(board)
+    result.append(card("Journey completion", completion[0], completion[1], "%",
+                       better="higher", digits=1))
+    return {"cards": result, "empty": not now.count and not open_now and completion[0] is None}
+
+
+def _pct(rate_: float | None) -> float | None:
+    return None if rate_ is None else rate_ * 100.0
+
+
+def data_open_alert_count() -> int:
+    from perfmonitor.models import PerformanceAlert
+
+    return PerformanceAlert.objects.filter(resolved_at__isnull=True).count()
+
+
+def journey_completion(board: Board) -> tuple[float | None, float | None]:
+    analyze = optional("perfmonitor.journeys", "analyze_journey")
+    if analyze is None:
+        return None, None
+    return None, None
+
+
+def vitals(board: Board) -> dict[str, Any]:
+    page = board.controls.page or None
+    rows = []
+    for name in SCORED_VITALS:
+        spec = VITALS[name]
+        s = query.total("vital", window=board.window, name=name, dimension=page)
+        p75 = s.p75
+        rows.append({"name": name, "unit": spec.unit, "p75": p75, "count": s.count,
+                     "rating": rate(name, p75) if p75 is not None else "",
+                     "good": spec.good, "poor": spec.poor})
+    return {"rows": rows, "empty": not any(r["count"] for r in rows)}
+
+
+def alerts(board: Board) -> dict[str, Any]:
+    from perfmonitor.models import PerformanceAlert
+
+    items = list(PerformanceAlert.objects.filter(resolved_at__isnull=True)
+                 .order_by("-timestamp")[:20])
+    return {"alerts": [{"pk": str(a.pk), "severity": a.severity, "message": a.message,
+                        "since": a.timestamp, "acknowledged": a.acknowledged,
+                        "value": a.actual_value, "threshold": a.threshold,
+                        "state": getattr(a, "state", "firing"),
+                        "url": board.url("alert", a.pk),
+                        "ack_url": board.url("acknowledge", a.pk)} for a in items],
+            "empty": not items}
+
+
+def trends(board: Board) -> dict[str, Any]:
+    route = board.controls.route or None
+    points = query.trend("request", window=board.window, name=route)
+    count = sum(s.count for _, s in points)
+    if not count:
+        return {"empty": True}
+    minutes = (points[1][0] - points[0][0]).total_seconds() / 60 if len(points) > 1 else 1
+    latency = charts.line_chart(
+        [("p50", [(t, s.p50) for t, s in points]), ("p95", [(t, s.p95) for t, s in points])],
+        unit="ms", label="Server latency p50 / p95 (ms)")
+    throughput = charts.line_chart(
+        [("requests/min", [(t, s.count / minutes if s.count else None) for t, s in points])],
+        unit="/min", label="Throughput (requests per minute)")
+    errors = charts.line_chart(
+        [("error rate", [(t, _pct(s.error_rate)) for t, s in points])],
+        unit="%", label="Error rate (%)")
+    page = board.controls.page or None
+    lcp = query.trend("vital", window=board.window, name="LCP", dimension=page)
+    vital_chart = charts.line_chart(
+        [("LCP p75", [(t, s.p75) for t, s in lcp])], unit="ms", label="LCP p75 (ms)",
+        threshold=VITALS["LCP"].good) if any(s.count for _, s in lcp) else None
+    return {"empty": False, "latency": latency, "throughput": throughput, "errors": errors,
+            "vitals": vital_chart}
+
+
+def routes(board: Board) -> dict[str, Any]:
+    grouped = query.stats("request", window=board.window, group_by=("name", "dimension"),
+                          name=board.controls.route or None)
+    ranked = sorted(grouped.items(), key=lambda kv: -kv[1].sum)[:10]
+    rows = [{"route": name, "method": method, "count": s.count, "p50": s.p50, "p95": s.p95,
+             "error_rate": _pct(s.error_rate), "total_s": s.sum / 1000.0,
+             "url": board.url("route", query=f"name={_q(name)}&method={_q(method)}&"
+                              f"{board.controls.query_string()}")}
+            for (name, method), s in ranked]
+    return {"rows": rows, "empty": not rows}
+
+
+def _q(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+def journeys(board: Board) -> dict[str, Any]:
+    analyze = optional("perfmonitor.journeys", "analyze_journey")
+    if analyze is None:
+        return {"unavailable": "Journey analysis needs perfmonitor.journeys.analyze_journey."}
+    return {"empty": True}
+
+
+def bundles(board: Board) -> dict[str, Any]:
+    page = board.controls.page or None
+    grouped = query.stats("resource", window=board.window, name=page,
+                          dimension=("js_transfer", "css_transfer"),
+                          group_by=("name", "dimension"))
+    pages: dict[str, float] = {}
+    for (name, _), s in grouped.items():
+        pages[name] = pages.get(name, 0.0) + (s.p75 or 0.0)
+    budget = settings.BUNDLE_SIZE_BYTES
+    rows = [{"page": name, "bytes": size, "over": size > budget}
+            for name, size in sorted(pages.items(), key=lambda kv: -kv[1])[:10]]
+    return {"rows": rows, "budget": budget, "empty": not rows}
+
+
+def insights(board: Board) -> dict[str, Any]:
+    build = optional("perfmonitor.analytics.insights", "insights")
+    if build is None:
+        return {"unavailable": "Insights need perfmonitor.analytics.insights."}
+    items = list(build(board.window))[:10]
+    return {"items": items, "empty": not items}
+
+
+def _get(obj: Any, key: str) -> Any:
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(key)
+    return getattr(obj, key, None)

@@ -1,0 +1,91 @@
+"""The overview's panels: what each shows, which live topics refresh it, its data.
+
+A :class:`Board` renders panels for one set of controls; the overview page
+renders all of them, the htmx partial endpoint one. A panel that fails shows
+its error instead of taking the whole page down with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+
+from perfmonitor.dashboard import data
+from perfmonitor.dashboard.controls import Controls
+
+logger = logging.getLogger("perfmonitor")
+POLL_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class PanelSpec:
+    name: str
+    title: str
+    topics: tuple[str, ...]
+    build: Callable[[Board], dict[str, Any]]
+    wide: bool = False
+
+    @property
+    def template(self) -> str:
+        return f"perfmonitor/dashboard/partials/{self.name}.html"
+
+
+PANELS: dict[str, PanelSpec] = {spec.name: spec for spec in (
+    PanelSpec("score", "Performance score", ("metrics", "journeys"), data.score),
+    PanelSpec("cards", "Overview", ("metrics", "alerts", "journeys"), data.cards, wide=True),
+    PanelSpec("vitals", "Web Vitals (p75)", ("metrics",), data.vitals, wide=True),
+    PanelSpec("alerts", "Open alerts", ("alerts",), data.alerts, wide=True),
+    PanelSpec("trends", "Trends", ("metrics",), data.trends, wide=True),
+    PanelSpec("routes", "Top routes", ("metrics",), data.routes, wide=True),
+    PanelSpec("journeys", "Journeys", ("journeys", "metrics"), data.journeys, wide=True),
+    PanelSpec("bundles", "Bundle sizes", ("metrics",), data.bundles, wide=True),
+    PanelSpec("insights", "What to fix first", ("metrics", "alerts"), data.insights,
+              wide=True),
+)}
+
+
+class Board:
+    """Shared state of one dashboard render: controls, window, shared summaries."""
+
+    def __init__(self, controls: Controls, *, request: HttpRequest | None = None,
+                 site_name: str = "admin") -> None:
+        self.controls = controls
+        self.window = controls.window()
+        self.request = request
+        self.site_name = site_name
+
+    @cached_property
+    def summary(self) -> Any:
+        """The analytics summary query set for this window and filters (None if absent)."""
+        return data.summary(self.window, self.controls)
+
+    def url(self, name: str, *args: Any, query: str | None = None) -> str:
+        path = reverse(f"admin:perfmonitor_dashboard_{name}", args=args,
+                       current_app=self.site_name)
+        qs = self.controls.query_string() if query is None else query
+        return f"{path}?{qs}" if qs else path
+
+    def render(self, name: str, notice: str = "") -> dict[str, Any]:
+        spec = PANELS[name]
+        panel: dict[str, Any] = {
+            "name": spec.name, "title": spec.title, "template": spec.template,
+            "topics": " ".join(spec.topics), "wide": spec.wide, "notice": notice,
+            "url": self.url("panel", spec.name), "rendered_at": timezone.now(),
+            "error": "", "data": {},
+        }
+        try:
+            panel["data"] = spec.build(self)
+        except Exception as exc:  # one broken panel must not take the page down
+            logger.exception("perfmonitor: dashboard panel %s failed", name)
+            panel["error"] = f"{type(exc).__name__}: {exc}"[:300]
+        return panel
+
+    def render_all(self) -> list[dict[str, Any]]:
+        return [self.render(name) for name in PANELS]

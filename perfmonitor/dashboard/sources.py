@@ -1,0 +1,71 @@
+"""Where the dashboard's numbers come from: thin calls into the domain packages.
+
+Each function here calls the analytics, journeys or alerting package's own
+public function and adapts its result to what a panel template shows. Nothing
+here queries raw tables or recomputes what those packages compute; a package
+that is not installed in this version yields ``None`` and its panels say so.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.urls import NoReverseMatch, reverse
+
+from perfmonitor.dashboard.controls import Controls
+
+logger = logging.getLogger("perfmonitor")
+
+
+def optional(module: str, name: str) -> Callable[..., Any] | None:
+    """``module.name`` when that module exists in this version, else None."""
+    try:
+        return getattr(importlib.import_module(module), name, None)
+    except ImportError as exc:
+        if exc.name and module.startswith(exc.name):
+            return None
+        raise
+
+
+class AlertNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class AckOutcome:
+    acknowledged: bool
+    message: str
+
+
+def report_links(controls: Controls) -> list[dict[str, str]]:
+    """Export links to the analytics report endpoint, one per format it serves."""
+    links = []
+    for fmt, label in (("html", "HTML"), ("csv", "CSV"), ("json", "JSON")):
+        try:
+            url = reverse("perfmonitor:report")
+        except NoReverseMatch:
+            return []
+        links.append({"label": label,
+                      "url": f"{url}?window={controls.range_key}&format={fmt}"})
+    return links
+
+
+def acknowledge_alert(alert_pk: str, user: Any) -> AckOutcome:
+    """Acknowledge through the alerting package (compare-and-set lives there)."""
+    from perfmonitor.models import PerformanceAlert
+
+    ack = optional("perfmonitor.alerts", "acknowledge")
+    try:
+        alert = PerformanceAlert.objects.get(pk=alert_pk)
+    except (PerformanceAlert.DoesNotExist, ValidationError, ValueError) as exc:
+        raise AlertNotFound(f"No alert {alert_pk!r}.") from exc
+    if ack is None:
+        return AckOutcome(False, "Acknowledging needs the alerting package.")
+    result = ack(alert, user=user)
+    done = bool(getattr(result, "acknowledged", result))
+    return AckOutcome(done, "Acknowledged." if done else "Already acknowledged or resolved.")
