@@ -194,12 +194,14 @@ def _journey_handler() -> Callable[[dict[str, Any], str, str], str | None] | Non
 def _user_id(request: Request) -> str:
     """The logged-in user's pk, looked up only when the beacon carries a session cookie."""
     from django.conf import settings as django_settings
+    from django.contrib.auth import get_user
 
     django_request = request._request
-    if django_settings.SESSION_COOKIE_NAME not in django_request.COOKIES:
+    if (django_settings.SESSION_COOKIE_NAME not in django_request.COOKIES
+            or not hasattr(django_request, "session")):
         return ""
     try:
-        user = django_request.user
+        user = get_user(django_request)
         return str(user.pk) if user.is_authenticated else ""
     except Exception:
         return ""
@@ -214,6 +216,9 @@ class CollectView(APIView):
     content_negotiation_class = FirstRendererNegotiation
     perfmonitor_ignore = True  # the middleware does not time the beacons themselves
     schema = CollectAutoSchema()
+
+    def perform_authentication(self, request: Request) -> None:
+        pass  # anonymous endpoint; the session is read only when a cookie is sent (_user_id)
 
     @collect_schema
     def post(self, request: Request) -> Response:
@@ -286,6 +291,8 @@ def _check_content(request: Request) -> None:
     if length > limit:
         raise _too_large(f"body is {length} bytes; the limit is {limit} "
                          "(PERFMONITOR['COLLECT_MAX_BYTES'])")
+    if length <= 0:  # DRF reads nothing without a Content-Length
+        raise BatchProblem("body is empty (or sent without Content-Length)", "empty_body")
 
 
 def _clean_batch(body: Any) -> dict[str, Any]:
