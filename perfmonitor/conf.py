@@ -2,15 +2,18 @@
 
 Every setting lives in the ``PERFMONITOR`` dict of the host's settings. Values are
 read through ``perfmonitor.conf.settings`` (attribute access, upper-case names),
-merged over the documented defaults below, cached, and reset on
-``setting_changed`` so ``override_settings`` works in tests.
+merged over the documented defaults below, and reset on ``setting_changed`` so
+``override_settings`` works in tests.
 
-Each domain adds its keys to ``DEFAULTS`` with a type; ``perfmonitor.checks``
-validates every key against that type and rejects unknown keys.
+Each domain adds its keys to ``DEFAULTS`` with a type and a one-line doc;
+``perfmonitor.checks`` validates every key against its type (``perfmonitor.E006``),
+its optional ``minimum`` / ``maximum`` / ``items`` (``perfmonitor.E007``) and
+rejects unknown keys (``perfmonitor.E005``).
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,49 +29,65 @@ class Setting:
     types: tuple[type, ...]
     doc: str
     nullable: bool = False
+    minimum: float | None = None  # inclusive lower bound, checked as perfmonitor.E007
+    maximum: float | None = None  # inclusive upper bound
+    items: tuple[type, ...] | None = None  # type of list items / dict values
 
 
 _NUM = (int, float)
 
 DEFAULTS: dict[str, Setting] = {
     # -- capture ---------------------------------------------------------------
-    "ENABLED": Setting(True, (bool,), "Master switch for server-side capture."),
+    "ENABLED": Setting(True, (bool,), "Master switch for server-side capture (requests, queries, "
+                       "tasks)."),
     "SAMPLE_RATE": Setting(
-        0.1, _NUM, "Share of requests whose full detail row is stored (0..1). "
-        "Slow and failed requests are always stored; rollups always see every request."
-    ),
-    "FLUSH_INTERVAL": Setting(1.0, _NUM, "Seconds between background flushes."),
+        0.1, _NUM, "Share of requests and tasks whose full detail row is stored (0..1). "
+        "Slow, failed and N+1 requests are always stored; rollups always see every request.",
+        minimum=0, maximum=1),
+    "FLUSH_INTERVAL": Setting(1.0, _NUM, "Seconds between background flushes; also the base of "
+                              "the retry backoff after a failed flush.", minimum=0.01),
     "BACKGROUND_FLUSH": Setting(True, (bool,), "Run the flusher thread. Off only in tests that "
                                 "flush explicitly with perfmonitor.capture.buffer.flush_now()."),
-    "BATCH_SIZE": Setting(1000, (int,), "Records that trigger an early flush."),
-    "BUFFER_SIZE": Setting(20000, (int,), "Records held in memory per process; beyond it new "
-                           "records are dropped and counted."),
+    "BATCH_SIZE": Setting(1000, (int,), "Buffered records that wake the flusher before its "
+                          "interval; one write takes at most ten times this many.", minimum=1),
+    "BUFFER_SIZE": Setting(20000, (int,), "Records held in memory per process (waiting or being "
+                           "retried); beyond it new records are dropped and counted.", minimum=1),
     "SLOW_API_MS": Setting(2000, _NUM, "A request (or browser API call) slower than this is slow "
-                           "(the original design's slowAPI)."),
-    "SLOW_QUERY_MS": Setting(500, _NUM, "A SQL query slower than this is slow (slowQuery)."),
-    "SLOW_RENDER_MS": Setting(50, _NUM, "A component render slower than this is slow (slowRender)."),
-    "HIGH_ERROR_RATE": Setting(5.0, _NUM, "Error rate in percent considered high (highErrorRate)."),
+                           "(the original design's slowAPI).", minimum=0),
+    "SLOW_QUERY_MS": Setting(500, _NUM, "A SQL query slower than this is slow (slowQuery).",
+                             minimum=0),
+    "SLOW_RENDER_MS": Setting(50, _NUM, "A component render slower than this is slow (slowRender).",
+                              minimum=0),
+    "HIGH_ERROR_RATE": Setting(5.0, _NUM, "Error rate in percent considered high (highErrorRate).",
+                               minimum=0, maximum=100),
     "LOW_PERFORMANCE_SCORE": Setting(70, _NUM, "Overall score below this is low "
-                                     "(lowPerformanceScore)."),
+                                     "(lowPerformanceScore).", minimum=0, maximum=100),
     "BUNDLE_SIZE_BYTES": Setting(2 * 1024 * 1024, (int,), "JS + CSS transfer size per page above "
-                                 "which a bundle is large."),
+                                 "which a bundle is large.", minimum=1),
     "N_PLUS_ONE_THRESHOLD": Setting(5, (int,), "Same query fingerprint this many times in one "
-                                    "request is an N+1."),
+                                    "request is an N+1.", minimum=2),
     "MAX_QUERY_DETAILS_PER_REQUEST": Setting(20, (int,), "Cap on raw query detail rows (slow "
-                                             "queries, N+1 hot spots) kept per request."),
+                                             "queries, N+1 hot spots) kept per request.",
+                                             minimum=0),
     "MAX_QUERIES_TRACKED_PER_REQUEST": Setting(2000, (int,), "Individual query timings kept in "
-                                               "memory per request; beyond it they are summed."),
+                                               "memory per request; beyond it they are summed per "
+                                               "statement.", minimum=1),
     "IGNORE_PATHS": Setting(["/static/", "/media/", "/favicon.ico"], (list, tuple),
-                            "Path prefixes that are not captured."),
+                            "Path prefixes that are not captured (neither the request nor its "
+                            "queries).", items=(str,)),
     "URL_QUERY_ALLOWLIST": Setting([], (list, tuple), "Query-string parameters kept on stored URLs;"
-                                   " every other parameter and the fragment are removed."),
-    "APDEX_T_MS": Setting(500, _NUM, "Default Apdex T for server routes, in ms."),
-    "APDEX_T_BY_ROUTE": Setting({}, (dict,), "Per-route Apdex T overrides, {route: ms}."),
+                                   " every other parameter and the fragment are removed.",
+                                   items=(str,)),
+    "APDEX_T_MS": Setting(500, _NUM, "Default Apdex T for server routes, in ms.", minimum=1),
+    "APDEX_T_BY_ROUTE": Setting({}, (dict,), "Per-route Apdex T overrides, {route: ms}.",
+                                items=_NUM),
     # -- retention -------------------------------------------------------------
-    "RAW_RETENTION_DAYS": Setting(7, (int,), "Days raw rows are kept."),
-    "MINUTE_ROLLUP_RETENTION_DAYS": Setting(14, (int,), "Days minute rollups are kept."),
-    "HOUR_ROLLUP_RETENTION_DAYS": Setting(400, (int,), "Days hourly rollups are kept."),
-    "PRUNE_BATCH_SIZE": Setting(5000, (int,), "Rows deleted per statement when pruning."),
+    "RAW_RETENTION_DAYS": Setting(7, (int,), "Days raw rows (and health rows of stopped processes) "
+                                  "are kept.", minimum=1),
+    "MINUTE_ROLLUP_RETENTION_DAYS": Setting(14, (int,), "Days minute rollups are kept.", minimum=1),
+    "HOUR_ROLLUP_RETENTION_DAYS": Setting(400, (int,), "Days hourly rollups are kept.", minimum=1),
+    "PRUNE_BATCH_SIZE": Setting(5000, (int,), "Rows deleted per statement when pruning.",
+                                minimum=1),
     # -- collect API -------------------------------------------------------------
     "ALLOWED_ORIGINS": Setting([], (list, tuple), "Origins allowed to post beacons; empty allows "
                                "any origin."),
@@ -86,42 +105,67 @@ DEFAULTS: dict[str, Setting] = {
     "BUDGETS": Setting({}, (dict,), "Performance budgets checked by perfmonitor_budget."),
     "METRICS_BEARER_TOKEN": Setting(None, (str,), "Bearer token for the Prometheus endpoint.",
                                     nullable=True),
+    "COMPACTION_GRACE_SECONDS": Setting(30, (int,), "A minute or hour is compacted this many "
+                                        "seconds after it ends (rows later than that are folded "
+                                        "in as late rows)."),
+    "REGRESSION_THRESHOLD_PERCENT": Setting(20, _NUM, "A p95 or error rate this much worse than "
+                                            "the previous equal window is a regression insight."),
+    "IMPACT_MIN_SAMPLE": Setting(30, (int,), "Journeys a bucket needs before the business-impact "
+                                 "analysis states its completion rate."),
+    "IMPACT_MAX_ROWS": Setting(20000, (int,), "Newest journeys (and their sessions' sampled rows) "
+                               "read by the business-impact analysis."),
     # -- journeys ----------------------------------------------------------------
     "JOURNEY_TYPES": Setting({}, (dict,), "Extra or overridden journey types."),
+    "JOURNEY_DEFAULT_TIMEOUT_MS": Setting(3_600_000, _NUM, "Timeout of in-progress journeys whose "
+                                          "type is no longer defined, in ms."),
+    "JOURNEY_CLEANUP_MAX_ROWS": Setting(5000, (int,), "Stuck journeys abandoned per cleanup run; "
+                                        "the rest wait for the next run."),
+    "JOURNEY_ANALYSIS_MAX_ROWS": Setting(20000, (int,), "Newest journeys of a window read for a "
+                                         "funnel; beyond it the funnel is a sample (and says so)."),
     # -- alerting / live -------------------------------------------------------
     "LIVE_UPDATES": Setting(True, (bool,), "Publish live updates to the channel layer."),
 }
 
 
 class PerfmonitorSettings:
-    """Attribute access to the merged settings, cached until settings change."""
+    """Attribute access to the merged settings.
+
+    Loaded values are stored in the instance ``__dict__``, so after the first
+    read an access is a plain attribute lookup (it sits on the request path);
+    ``reload()`` drops them and the next access loads again.
+    """
 
     def __init__(self) -> None:
-        self._cache: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+        self._generation = 0
 
     def _load(self) -> dict[str, Any]:
+        generation = self._generation
         user = getattr(django_settings, SETTINGS_NAME, None) or {}
         merged = {name: setting.default for name, setting in DEFAULTS.items()}
         if isinstance(user, dict):
             merged.update({k: v for k, v in user.items() if k in DEFAULTS})
-        self._cache = merged
+        with self._lock:
+            # A reload() that ran meanwhile wins: never store values read before it.
+            if generation == self._generation:
+                self.__dict__.update(merged)
         return merged
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        values = self._cache if self._cache is not None else self._load()
-        try:
-            return values[name]
-        except KeyError:
-            raise AttributeError(f"Unknown perfmonitor setting {name!r}") from None
+        # Only reached when the value is not loaded yet (or the name is unknown).
+        if name.startswith("_") or name not in DEFAULTS:
+            raise AttributeError(f"Unknown perfmonitor setting {name!r}")
+        return self._load()[name]
 
     def user_settings(self) -> dict[str, Any]:
         user = getattr(django_settings, SETTINGS_NAME, None)
         return user if isinstance(user, dict) else {}
 
     def reload(self) -> None:
-        self._cache = None
+        with self._lock:
+            self._generation += 1
+            for name in DEFAULTS:
+                self.__dict__.pop(name, None)
 
     def import_object(self, name: str) -> Any:
         """Resolve an import-string setting with an error that names the setting."""
@@ -129,12 +173,14 @@ class PerfmonitorSettings:
         try:
             return import_string(path)
         except ImportError as exc:
-            raise ImportError(f"PERFMONITOR[{name!r}] = {path!r} could not be imported: {exc}")
+            raise ImportError(
+                f"PERFMONITOR[{name!r}] = {path!r} could not be imported: {exc}") from exc
 
 
 settings = PerfmonitorSettings()
 
 
 def reload_settings(*, setting: str, **kwargs: Any) -> None:
+    """``setting_changed`` receiver: forget the cached values of PERFMONITOR."""
     if setting == SETTINGS_NAME:
         settings.reload()

@@ -1,8 +1,28 @@
 """The query layer over MetricRollup: any series, any window, never raw rows.
 
-A window is read from hourly rows where compaction has built them (hours
-before the hourly watermark) and from minute rows elsewhere, so a 30-day
-window costs ~720 rows per series and the last minutes are always fresh.
+Rollups come at three resolutions: minute rows (written by every flush,
+merged per minute by compaction), hour rows and day rows (built by
+compaction, see :mod:`perfmonitor.analytics.compaction`). A window is covered
+exactly once by the coarsest rows that fit inside it:
+
+* whole days before the day watermark from day rows,
+* whole hours before the hour watermark from hour rows,
+* everything else (the window's ragged edges, the hour still open) from
+  minute rows,
+* plus *late* minute rows: rows that arrived after their hour was folded and
+  that compaction has not folded yet. They are uncompacted minute rows with an
+  id above the compaction cursor, so finding them is a short primary-key range
+  scan; the moment compaction folds one into its hour (and day) row it marks it
+  compacted in the same transaction, so a datum is never read twice or missed.
+
+Everything a caller reads comes from one SQL statement, so a compaction that
+commits between two reads cannot make a row count twice.
+
+Compaction also keeps aggregate series at hour and day resolution: name
+``*`` / dimension ``*`` is the whole kind, dimension ``*`` a name across its
+dimensions (for the kinds in :data:`NAME_TOTAL_KINDS`). ``total()`` and
+``trend()`` over a whole kind read those instead of every series, which is what
+keeps a 30-day overview in tens of milliseconds.
 
     >>> w = Window.last(timedelta(hours=24))
     >>> s = stats("request", name="/courses/<int:pk>/", window=w)[()]
@@ -11,18 +31,40 @@ window costs ~720 rows per series and the last minutes are always fresh.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from perfmonitor.analytics.sketch import QuantileSketch
+from perfmonitor.analytics.sketch import QuantileSketch, merge_serialized
+from perfmonitor.conf import settings
 from perfmonitor.models import MetricRollup
 
+MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+DAY_RESOLUTION = 86400
+RESOLUTION_STEP = {MetricRollup.MINUTE: MINUTE, MetricRollup.HOUR: HOUR, DAY_RESOLUTION: DAY}
+
+ALL = "*"  # name / dimension of aggregate series built by compaction
+NAME_TOTAL_KINDS = frozenset({"request", "query", "vital", "api"})
+STATE_KIND = "_state"  # compaction's own bookkeeping row (never a metric)
+STATE_NAME = "compaction"
+
+MAX_WINDOW = timedelta(days=400)
+MIN_WINDOW = timedelta(minutes=1)
+_WINDOW_TEXT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$", re.I)
+_UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class WindowError(ValueError):
+    """A window that cannot be read; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +76,11 @@ class Window:
     def last(cls, span: timedelta, now: datetime | None = None) -> Window:
         end = now or timezone.now()
         return cls(end - span, end)
+
+    @classmethod
+    def parse(cls, text: str, now: datetime | None = None) -> Window:
+        """``"15m"``, ``"6h"``, ``"7d"``, ``"2w"``: the span ending now."""
+        return cls.last(parse_span(text), now=now)
 
     @property
     def span(self) -> timedelta:
@@ -47,15 +94,39 @@ class Window:
         """The equal window right before this one (for 'compared with yesterday')."""
         return Window(self.start - self.span, self.start)
 
+    def as_dict(self) -> dict[str, str]:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat()}
 
-@dataclass
+
+def parse_span(text: str) -> timedelta:
+    match = _WINDOW_TEXT.match(str(text or ""))
+    if not match:
+        raise WindowError(f"window must look like 15m, 6h, 7d or 2w; got {str(text)[:20]!r}")
+    span = timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])
+    if span < MIN_WINDOW or span > MAX_WINDOW:
+        raise WindowError(f"window must be between 1 minute and 400 days; got {text!r}")
+    return span
+
+
 class SeriesStats:
-    count: int = 0
-    sum: float = 0.0
-    errors: int = 0
-    min: float | None = None
-    max: float | None = None
-    sketch: QuantileSketch = field(default_factory=QuantileSketch)
+    """Merged statistics of one or more series over a window.
+
+    Sketches are kept serialized and merged on first use: a caller that only
+    needs counts (ranking by total time, error rates) never pays for them.
+    """
+
+    __slots__ = ("count", "sum", "errors", "min", "max", "_blobs", "_sketch")
+
+    def __init__(self, count: int = 0, sum: float = 0.0, errors: int = 0,  # noqa: A002
+                 min: float | None = None, max: float | None = None,  # noqa: A002
+                 sketch: QuantileSketch | None = None) -> None:
+        self.count = count
+        self.sum = sum
+        self.errors = errors
+        self.min = min
+        self.max = max
+        self._blobs: list[bytes] = []
+        self._sketch = sketch
 
     def add_row(self, count: int, total: float, errors: int, low: float | None,
                 high: float | None, blob: bytes | memoryview | None) -> None:
@@ -67,7 +138,28 @@ class SeriesStats:
         if high is not None and (self.max is None or high > self.max):
             self.max = high
         if blob:
-            self.sketch.merge(QuantileSketch.from_bytes(blob))
+            self._blobs.append(bytes(blob))
+
+    def merge(self, other: SeriesStats) -> None:
+        self.count += other.count
+        self.sum += other.sum
+        self.errors += other.errors
+        if other.min is not None and (self.min is None or other.min < self.min):
+            self.min = other.min
+        if other.max is not None and (self.max is None or other.max > self.max):
+            self.max = other.max
+        self._blobs.extend(other._blobs)
+        if other._sketch is not None:
+            self.sketch.merge(other._sketch)
+
+    @property
+    def sketch(self) -> QuantileSketch:
+        if self._blobs or self._sketch is None:
+            merged = merge_serialized(self._blobs)
+            if self._sketch is not None:
+                merged.merge(self._sketch)
+            self._sketch, self._blobs = merged, []
+        return self._sketch
 
     @property
     def mean(self) -> float | None:
@@ -79,15 +171,7 @@ class SeriesStats:
         return self.errors / self.count if self.count else None
 
     def quantile(self, q: float) -> float | None:
-        value = self.sketch.quantile(q)
-        if value is None:
-            return None
-        # The sketch is within 1 %; never report outside the exact observed range.
-        if self.min is not None:
-            value = max(value, self.min)
-        if self.max is not None:
-            value = min(value, self.max)
-        return value
+        return self._clamp(self.sketch.quantile(q))
 
     @property
     def p50(self) -> float | None:
@@ -105,23 +189,31 @@ class SeriesStats:
     def p99(self) -> float | None:
         return self.quantile(0.99)
 
+    def share_at_most(self, threshold: float) -> float | None:
+        """Share of values <= threshold (bucket resolution: within 1 % of threshold)."""
+        if not self.count:
+            return None
+        sketch = self.sketch
+        return sketch.count_at_most(threshold) / sketch.count if sketch.count else None
+
     def throughput_per_minute(self, window: Window) -> float:
         return self.count / window.minutes if window.minutes > 0 else 0.0
 
     def as_dict(self, window: Window | None = None) -> dict[str, float | int | None]:
-        qs = self.sketch.quantiles((0.5, 0.75, 0.95, 0.99))
+        qs = self.sketch.quantiles((0.5, 0.75, 0.95, 0.99)) if self.count else {}
         clamp = self._clamp
         data: dict[str, float | int | None] = {
             "count": self.count, "errors": self.errors, "error_rate": self.error_rate,
             "mean": self.mean, "min": self.min, "max": self.max,
-            "p50": clamp(qs[0.5]), "p75": clamp(qs[0.75]), "p95": clamp(qs[0.95]),
-            "p99": clamp(qs[0.99]),
+            "p50": clamp(qs.get(0.5)), "p75": clamp(qs.get(0.75)), "p95": clamp(qs.get(0.95)),
+            "p99": clamp(qs.get(0.99)),
         }
         if window is not None:
             data["throughput_per_minute"] = self.throughput_per_minute(window)
         return data
 
     def _clamp(self, value: float | None) -> float | None:
+        # The sketch is within 1 %; never report outside the exact observed range.
         if value is None:
             return None
         if self.min is not None:
@@ -130,74 +222,199 @@ class SeriesStats:
             value = min(value, self.max)
         return value
 
+    def __repr__(self) -> str:
+        return f"<SeriesStats n={self.count} errors={self.errors} sum={self.sum:g}>"
+
+
+# -- watermarks ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Marks:
+    """How far compaction got: rows before ``hour``/``day`` are folded; ``cursor``
+    is the id below which every late row has been folded."""
+
+    hour: datetime | None
+    day: datetime | None
+    cursor: int
+
+
+_pinned: ContextVar[Marks | None] = ContextVar("perfmonitor_marks", default=None)
+
+
+def _latest(resolution: int) -> datetime | None:
+    return (MetricRollup.objects.filter(resolution=resolution)
+            .aggregate(m=Max("bucket_start"))["m"])
+
+
+def read_marks() -> Marks:
+    pinned = _pinned.get()
+    if pinned is not None:
+        return pinned
+    hour = _latest(MetricRollup.HOUR)
+    day = _latest(DAY_RESOLUTION)
+    cursor = (MetricRollup.objects.filter(kind=STATE_KIND, name=STATE_NAME)
+              .values_list("count", flat=True).first()) or 0
+    return Marks(hour + HOUR if hour else None, day + DAY if day else None, int(cursor))
+
+
+@contextlib.contextmanager
+def pinned_marks() -> Iterator[Marks]:
+    """Read the watermarks once for a block of queries (a dashboard render).
+
+    Stale marks are safe: a region a stale mark calls open is read from minute
+    rows, which stay complete after compaction.
+    """
+    marks = read_marks()
+    token = _pinned.set(marks)
+    try:
+        yield marks
+    finally:
+        _pinned.reset(token)
+
 
 def hourly_watermark() -> datetime | None:
     """End of the last hour compaction has built hourly rows for."""
-    latest = MetricRollup.objects.filter(resolution=MetricRollup.HOUR).aggregate(
-        m=Max("bucket_start"))["m"]
-    return latest + HOUR if latest else None
+    return read_marks().hour
 
 
-def _floor_hour(moment: datetime) -> datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
+# -- covering a window -----------------------------------------------------------------------
 
 
-def _ceil_hour(moment: datetime) -> datetime:
-    floored = _floor_hour(moment)
-    return floored if floored == moment else floored + HOUR
+def floor_to(moment: datetime, step: timedelta) -> datetime:
+    if step == MINUTE:
+        return moment.replace(second=0, microsecond=0)
+    if step == HOUR:
+        return moment.replace(minute=0, second=0, microsecond=0)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def ceil_to(moment: datetime, step: timedelta) -> datetime:
+    floored = floor_to(moment, step)
+    return floored if floored == moment else floored + step
+
+
+Segment = tuple[int, datetime, datetime]
+
+
+def cover(window: Window, marks: Marks, finest: int = DAY_RESOLUTION) -> list[Segment]:
+    """Segments (resolution, start, end) that cover the window exactly once.
+
+    ``finest`` caps the coarsest resolution used (a trend with hourly buckets
+    cannot use day rows).
+    """
+    levels = [(res, mark) for res, mark in ((DAY_RESOLUTION, marks.day),
+                                             (MetricRollup.HOUR, marks.hour))
+              if res <= finest and mark is not None]
+    start = _snap_beyond_retention(window.start)
+    return [seg for seg in _cover(start, window.end, levels) if seg[2] > seg[1]]
+
+
+def _cover(lo: datetime, hi: datetime, levels: list[tuple[int, datetime]]) -> list[Segment]:
+    if hi <= lo:
+        return []
+    if not levels:
+        return [(MetricRollup.MINUTE, lo, hi)]
+    (res, mark), rest = levels[0], levels[1:]
+    step = RESOLUTION_STEP[res]
+    a = ceil_to(lo, step)
+    b = min(floor_to(hi, step), mark)
+    if b <= a:
+        return _cover(lo, hi, rest)
+    return [*_cover(lo, a, rest), (res, a, b), *_cover(b, hi, rest)]
+
+
+def _snap_beyond_retention(start: datetime) -> datetime:
+    # Minute rows older than their retention are gone: read the window's first
+    # partial hour whole from its hour row rather than lose it.
+    horizon = timezone.now() - timedelta(days=settings.MINUTE_ROLLUP_RETENTION_DAYS)
+    return floor_to(start, HOUR) if start < horizon else start
 
 
 def resolution_filter(window: Window, watermark: datetime | None = None,
                       use_watermark: bool = True) -> Q:
-    """Rows that cover the window exactly once: hourly inside, minute at the edges."""
-    mark = hourly_watermark() if use_watermark and watermark is None else watermark
-    minute = Q(resolution=MetricRollup.MINUTE)
-    if mark is None:
-        return minute & Q(bucket_start__gte=window.start, bucket_start__lt=window.end)
-    hours_start = _ceil_hour(window.start)
-    hours_end = min(_floor_hour(window.end), mark)
-    if hours_end <= hours_start:
-        return minute & Q(bucket_start__gte=window.start, bucket_start__lt=window.end)
-    hourly = Q(resolution=MetricRollup.HOUR, bucket_start__gte=hours_start,
-               bucket_start__lt=hours_end)
-    edges = minute & (Q(bucket_start__gte=window.start, bucket_start__lt=hours_start)
-                      | Q(bucket_start__gte=hours_end, bucket_start__lt=window.end))
-    return hourly | edges
+    """Rows of one series set that cover the window exactly once (see module doc)."""
+    marks = read_marks() if use_watermark else Marks(None, None, 0)
+    if watermark is not None:
+        marks = Marks(watermark, marks.day if marks.day and marks.day <= watermark else None,
+                      marks.cursor)
+    return _rows_filter(cover(window, marks), marks, Q(), Q())
 
 
-def _series_filter(kind: str, name: str | Sequence[str] | None,
-                   dimension: str | Sequence[str] | None) -> Q:
-    q = Q(kind=kind)
-    if isinstance(name, str):
-        q &= Q(name=name)
-    elif name is not None:
-        q &= Q(name__in=list(name))
-    if isinstance(dimension, str):
-        q &= Q(dimension=dimension)
-    elif dimension is not None:
-        q &= Q(dimension__in=list(dimension))
+def _range(res: int, a: datetime, b: datetime) -> Q:
+    return Q(resolution=res, bucket_start__gte=a, bucket_start__lt=b)
+
+
+def _rows_filter(segments: list[Segment], marks: Marks, coarse_series: Q, fine_series: Q) -> Q:
+    coarse = [s for s in segments if s[0] != MetricRollup.MINUTE]
+    fine = [s for s in segments if s[0] == MetricRollup.MINUTE]
+    q = Q(pk__in=[])
+    for res, a, b in coarse:
+        q |= coarse_series & _range(res, a, b)
+    for res, a, b in fine:
+        q |= fine_series & _range(res, a, b)
+    if coarse:
+        late_span = Q(pk__in=[])
+        for _res, a, b in coarse:
+            late_span |= Q(bucket_start__gte=a, bucket_start__lt=b)
+        q |= (fine_series & Q(id__gt=marks.cursor, resolution=MetricRollup.MINUTE,
+                              compacted=False) & late_span)
     return q
 
 
-def rollup_rows(kind: str, *, window: Window, name: str | Sequence[str] | None = None,
-                dimension: str | Sequence[str] | None = None,
-                fields: Iterable[str] = ("name", "dimension", "bucket_start", "resolution",
-                                         "count", "sum", "errors", "min", "max", "sketch"),
-                ) -> Iterable[tuple]:
-    return (MetricRollup.objects
-            .filter(_series_filter(kind, name, dimension) & resolution_filter(window))
-            .values_list(*fields)
-            .iterator(chunk_size=2000))
+# -- series selection ------------------------------------------------------------------------
 
 
-def stats(kind: str, *, window: Window, name: str | Sequence[str] | None = None,
-          dimension: str | Sequence[str] | None = None,
+Names = str | Sequence[str] | None
+
+
+def _match(field: str, value: Names) -> Q:
+    if value is None:
+        return Q()
+    if isinstance(value, str):
+        return Q(**{field: value})
+    return Q(**{f"{field}__in": list(value)})
+
+
+def _series_filters(kind: str, name: Names, dimension: Names,
+                    group_by: Sequence[str]) -> tuple[Q, Q]:
+    """(filter for hour/day rows, filter for minute rows) of the asked series.
+
+    Hour and day rows of a whole kind (or a name across its dimensions) come
+    from compaction's aggregate series when nothing finer is asked for.
+    """
+    raw = Q(kind=kind) & ~Q(name=ALL) & ~Q(dimension=ALL) & _match("name", name) \
+        & _match("dimension", dimension)
+    if dimension is None and "dimension" not in group_by:
+        if name is None and "name" not in group_by:
+            return Q(kind=kind, name=ALL, dimension=ALL), raw
+        if kind in NAME_TOTAL_KINDS:
+            return Q(kind=kind, dimension=ALL) & ~Q(name=ALL) & _match("name", name), raw
+    return raw, raw
+
+
+FIELDS = ("name", "dimension", "bucket_start", "resolution", "count", "sum", "errors", "min",
+          "max", "sketch")
+
+
+def rollup_rows(kind: str, *, window: Window, name: Names = None, dimension: Names = None,
+                fields: Iterable[str] = FIELDS, group_by: Sequence[str] = ("name", "dimension"),
+                finest: int = DAY_RESOLUTION) -> Iterable[tuple]:
+    """Rollup rows covering the window exactly once for the selected series."""
+    marks = read_marks()
+    coarse, fine = _series_filters(kind, name, dimension, group_by)
+    q = _rows_filter(cover(window, marks, finest), marks, coarse, fine)
+    return MetricRollup.objects.filter(q).order_by().values_list(*fields).iterator(chunk_size=5000)
+
+
+def stats(kind: str, *, window: Window, name: Names = None, dimension: Names = None,
           group_by: Sequence[str] = ()) -> dict[tuple, SeriesStats]:
     """Merged statistics per group (group_by: any of "name", "dimension")."""
     positions = {"name": 0, "dimension": 1}
     index = [positions[g] for g in group_by]
     result: dict[tuple, SeriesStats] = {}
-    for row in rollup_rows(kind, window=window, name=name, dimension=dimension):
+    for row in rollup_rows(kind, window=window, name=name, dimension=dimension,
+                           group_by=group_by):
         key = tuple(row[i] for i in index)
         entry = result.get(key)
         if entry is None:
@@ -206,25 +423,113 @@ def stats(kind: str, *, window: Window, name: str | Sequence[str] | None = None,
     return result
 
 
-def total(kind: str, *, window: Window, name: str | Sequence[str] | None = None,
-          dimension: str | Sequence[str] | None = None) -> SeriesStats:
+def total(kind: str, *, window: Window, name: Names = None,
+          dimension: Names = None) -> SeriesStats:
     """All matching series merged into one."""
     return stats(kind, window=window, name=name, dimension=dimension).get((), SeriesStats())
 
 
-def trend(kind: str, *, window: Window, name: str | Sequence[str] | None = None,
-          dimension: str | Sequence[str] | None = None,
+def trend(kind: str, *, window: Window, name: Names = None, dimension: Names = None,
           bucket: timedelta | None = None) -> list[tuple[datetime, SeriesStats]]:
-    """Time-bucketed statistics: minute buckets up to 6 h, hourly beyond (or ``bucket``)."""
-    step = bucket or (timedelta(minutes=1) if window.span <= timedelta(hours=6) else HOUR)
+    """Time-bucketed statistics: minute buckets up to 6 h, hourly beyond (or ``bucket``).
+
+    Buckets are aligned to the window start. Rows coarser than the bucket are
+    never used, so each bucket holds exactly its own data.
+    """
+    step = bucket or default_bucket(window)
     seconds = step.total_seconds()
+    finest = MetricRollup.MINUTE if seconds < 3600 else (
+        MetricRollup.HOUR if seconds < 86400 else DAY_RESOLUTION)
     origin = window.start.timestamp()
     buckets: dict[int, SeriesStats] = {}
-    for row in rollup_rows(kind, window=window, name=name, dimension=dimension):
-        slot = math.floor((row[2].timestamp() - origin) / seconds)
+    for row in rollup_rows(kind, window=window, name=name, dimension=dimension, group_by=(),
+                           finest=finest):
+        slot = max(0, math.floor((row[2].timestamp() - origin) / seconds))
         entry = buckets.get(slot)
         if entry is None:
             entry = buckets[slot] = SeriesStats()
         entry.add_row(row[4], row[5], row[6], row[7], row[8], row[9])
     n_slots = max(1, math.ceil(window.span.total_seconds() / seconds))
     return [(window.start + step * i, buckets.get(i, SeriesStats())) for i in range(n_slots)]
+
+
+def default_bucket(window: Window) -> timedelta:
+    return MINUTE if window.span <= timedelta(hours=6) else HOUR
+
+
+# -- comparisons and rankings ----------------------------------------------------------------
+
+
+def change(current: float | None, previous: float | None) -> float | None:
+    """Relative change (0.25 = +25 %); None when there is nothing to compare with."""
+    if current is None or previous is None or previous == 0:
+        return None
+    return (current - previous) / abs(previous)
+
+
+@dataclass
+class Comparison:
+    current: SeriesStats
+    previous: SeriesStats
+    window: Window
+
+    def metric(self, key: str) -> dict[str, float | None]:
+        cur = _metric(self.current, key, self.window)
+        prev = _metric(self.previous, key, self.window.previous())
+        return {"current": cur, "previous": prev, "change": change(cur, prev)}
+
+    def as_dict(self, keys: Sequence[str] = ("count", "throughput_per_minute", "mean", "p50",
+                                             "p95", "p99", "error_rate")) -> dict[str, dict]:
+        return {key: self.metric(key) for key in keys}
+
+
+def _metric(s: SeriesStats, key: str, window: Window) -> float | None:
+    if key == "throughput_per_minute":
+        return s.throughput_per_minute(window)
+    if key == "count":
+        return float(s.count)
+    return getattr(s, key)
+
+
+def compare(kind: str, *, window: Window, name: Names = None,
+            dimension: Names = None) -> Comparison:
+    """This window against the equal window before it."""
+    return Comparison(total(kind, window=window, name=name, dimension=dimension),
+                      total(kind, window=window.previous(), name=name, dimension=dimension),
+                      window)
+
+
+RANKINGS = ("total_time", "p95", "error_rate", "count", "mean")
+
+
+@dataclass
+class Ranked:
+    name: str
+    dimension: str
+    stats: SeriesStats
+
+    def as_dict(self, window: Window | None = None) -> dict:
+        data = {"name": self.name, "dimension": self.dimension, "total_time": self.stats.sum}
+        data.update(self.stats.as_dict(window))
+        return data
+
+
+def top(kind: str, *, window: Window, by: str = "total_time", limit: int = 10,
+        name: Names = None, dimension: Names = None,
+        group_by: Sequence[str] = ("name", "dimension"),
+        min_count: int = 1) -> list[Ranked]:
+    """Top N series by total time, p95, error rate, count or mean."""
+    if by not in RANKINGS:
+        raise ValueError(f"by must be one of {', '.join(RANKINGS)}; got {by!r}")
+    groups = stats(kind, window=window, name=name, dimension=dimension, group_by=group_by)
+    items = [Ranked(key[0] if key else "", key[1] if len(key) > 1 else "", s)
+             for key, s in groups.items() if s.count >= min_count]
+
+    def sort_key(item: Ranked) -> float:
+        s = item.stats
+        value = {"total_time": s.sum, "count": s.count, "mean": s.mean,
+                 "error_rate": s.error_rate}.get(by) if by != "p95" else s.p95
+        return -(value or 0.0)
+
+    items.sort(key=lambda item: (sort_key(item), item.name, item.dimension))
+    return items[:limit]

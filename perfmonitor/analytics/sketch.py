@@ -17,6 +17,7 @@ import zlib
 from array import array
 from collections.abc import Iterable
 
+import numpy as np
 from ddsketch.mapping import LogarithmicMapping
 
 RELATIVE_ACCURACY = 0.01
@@ -158,10 +159,52 @@ class QuantileSketch:
 
 
 def merge_serialized(blobs: Iterable[bytes | memoryview | None]) -> QuantileSketch:
-    merged = QuantileSketch()
+    """One sketch from many serialized ones, merged with numpy.
+
+    Query windows merge hundreds or thousands of rollup sketches; decoding each
+    into a dict and merging bin by bin in Python costs ~0.4 µs per bin, which is
+    most of a dashboard's server time. Here every blob is decompressed and viewed
+    as arrays (no per-bin Python work) and the bins of all of them are summed in
+    one ``bincount``.
+    """
+    delta_parts: list[np.ndarray] = []
+    count_parts: list[np.ndarray] = []
+    lengths: list[int] = []
+    zero = 0.0
+    frombuffer = np.frombuffer
     for blob in blobs:
-        if blob:
-            merged.merge(QuantileSketch.from_bytes(blob))
+        if not blob:
+            continue
+        raw = zlib.decompress(blob)
+        version, flags, zero_count, n = _HEADER.unpack_from(raw)
+        if version != _FORMAT_VERSION:
+            raise ValueError(f"unknown sketch format {version}")
+        zero += zero_count
+        if n == 0:
+            continue
+        offset = _HEADER.size
+        delta_parts.append(frombuffer(raw, dtype="<i4", count=n, offset=offset))
+        dtype = "<u4" if flags & _FLAG_INTEGER_COUNTS else "<f8"
+        count_parts.append(frombuffer(raw, dtype=dtype, count=n, offset=offset + 4 * n))
+        lengths.append(n)
+    merged = QuantileSketch()
+    merged.zero_count = zero
+    if not delta_parts:
+        merged.count = zero
+        return merged
+    # Keys are delta-encoded per blob: one running sum over all blobs, then
+    # subtract what the blobs before each one contributed.
+    running = np.cumsum(np.concatenate(delta_parts), dtype=np.int64)
+    ends = np.cumsum(lengths)
+    bases = np.concatenate(([0], running[ends[:-1] - 1]))
+    keys = running - np.repeat(bases, lengths)
+    weights = np.concatenate([part.astype(np.float64) for part in count_parts]) \
+        if len({p.dtype for p in count_parts}) > 1 else np.concatenate(count_parts)
+    low = int(keys.min())
+    sums = np.bincount(keys - low, weights=weights.astype(np.float64, copy=False))
+    present = np.nonzero(sums)[0]
+    merged.bins = dict(zip((present + low).tolist(), sums[present].tolist(), strict=True))
+    merged.count = zero + float(sums.sum())
     return merged
 
 
