@@ -20,6 +20,7 @@ class Periodic:
 
 PERIODIC_TASKS: list[Periodic] = [
     Periodic("perfmonitor.prune_old_data", 3600, "Delete data past its retention."),
+    Periodic("perfmonitor.compact_rollups", 60, "Merge minute rollups, build hour and day rows."),
 ]
 
 

@@ -16,3 +16,10 @@ def prune_old_data() -> dict[str, Any]:
     from perfmonitor.retention import prune
 
     return prune()
+
+
+@shared_task(name="perfmonitor.compact_rollups", ignore_result=True)
+def compact_rollups() -> dict[str, Any]:
+    from perfmonitor.analytics.compaction import compact_rollups as compact
+
+    return compact().as_dict()
