@@ -23,3 +23,13 @@ def compact_rollups() -> dict[str, Any]:
     from perfmonitor.analytics.compaction import compact_rollups as compact
 
     return compact().as_dict()
+
+
+@shared_task(name="perfmonitor.cleanup_stuck_journeys", ignore_result=True)
+def cleanup_stuck_journeys(now: str | None = None) -> dict[str, int]:
+    """Abandon journeys past their timeout; ``now`` (ISO 8601) is for tests."""
+    from datetime import datetime
+
+    from perfmonitor.journeys.cleanup import cleanup_stuck_journeys as cleanup
+
+    return cleanup(datetime.fromisoformat(now) if now else None)
