@@ -14,7 +14,12 @@ from perfmonitor.analytics.query import DAY_RESOLUTION, Window, stats, total
 from perfmonitor.models import MetricRollup
 from tests.analytics.conftest import push_values
 
-NOW = datetime(2026, 3, 10, 14, 20, 30, tzinfo=UTC)
+NOW = (datetime.now(UTC) - timedelta(days=1)).replace(hour=14, minute=20, second=30, microsecond=0)
+
+
+def at(hour: int, minute: int = 0, second: int = 0, day: int = 0) -> datetime:
+    """A moment on NOW's day (or ``day`` days from it)."""
+    return NOW.replace(hour=hour, minute=minute, second=second) + timedelta(days=day)
 
 
 def snapshot(window: Window) -> tuple:
@@ -54,8 +59,8 @@ def test_compaction_merges_minutes_builds_hours_and_changes_no_answer():
     assert len(per_minute) == len(set(per_minute))
     hours = set(MetricRollup.objects.filter(resolution=3600, name="/login/")
                 .values_list("bucket_start", flat=True))
-    assert hours == {datetime(2026, 3, 10, 12, tzinfo=UTC), datetime(2026, 3, 10, 13, tzinfo=UTC)}
-    assert query.read_marks().hour == datetime(2026, 3, 10, 14, tzinfo=UTC)
+    assert hours == {at(12), at(13)}
+    assert query.read_marks().hour == at(14)
     assert (snapshot(window), snapshot(edges)) == before
 
 
@@ -80,7 +85,7 @@ def test_a_late_row_for_a_built_hour_is_counted_once_before_and_after_folding():
     before = total("request", window=window)
 
     # A flusher that retried through an outage writes a row for 12:30 now.
-    late_at = datetime(2026, 3, 10, 12, 30, 5, tzinfo=UTC)
+    late_at = at(12, 30, 5)
     push_values("request", "/login/", [9000.0], late_at, dimension="POST")
 
     visible = total("request", window=window)
@@ -90,7 +95,7 @@ def test_a_late_row_for_a_built_hour_is_counted_once_before_and_after_folding():
     after = total("request", window=window)
     assert (after.count, after.sum, after.max) == (visible.count, visible.sum, visible.max)
     hour = MetricRollup.objects.get(resolution=3600, name="/login/", dimension="POST",
-                                    bucket_start=datetime(2026, 3, 10, 12, tzinfo=UTC))
+                                    bucket_start=at(12))
     assert hour.max == 9000.0
     assert compact_rollups(now=NOW + timedelta(minutes=2)).late_rows_folded == 0
     assert total("request", window=window).count == visible.count
@@ -98,23 +103,23 @@ def test_a_late_row_for_a_built_hour_is_counted_once_before_and_after_folding():
 
 @pytest.mark.django_db(transaction=True)
 def test_days_are_built_and_late_rows_reach_folded_days():
-    day1 = datetime(2026, 3, 8, 9, 15, tzinfo=UTC)
+    day1 = at(9, 15, day=-2)
     push_values("request", "/a/", [100.0] * 5, day1, dimension="GET")
     push_values("request", "/a/", [200.0] * 7, day1 + timedelta(days=1, hours=3),
                 dimension="GET")
     compact_rollups(now=NOW)
     days = dict(MetricRollup.objects.filter(resolution=DAY_RESOLUTION, name="/a/")
                 .values_list("bucket_start", "count"))
-    assert days == {datetime(2026, 3, 8, tzinfo=UTC): 5, datetime(2026, 3, 9, tzinfo=UTC): 7}
-    window = Window(datetime(2026, 3, 7, 12, tzinfo=UTC), NOW)
+    assert days == {at(0, day=-2): 5, at(0, day=-1): 7}
+    window = Window(at(12, day=-3), NOW)
     assert total("request", window=window).count == 12
 
-    push_values("request", "/a/", [300.0], datetime(2026, 3, 8, 22, 0, 1, tzinfo=UTC),
+    push_values("request", "/a/", [300.0], at(22, 0, 1, day=-2),
                 dimension="GET")
     assert total("request", window=window).count == 13
     compact_rollups(now=NOW + timedelta(minutes=1))
     assert MetricRollup.objects.get(resolution=DAY_RESOLUTION, name="/a/", dimension="GET",
-                                    bucket_start=datetime(2026, 3, 8, tzinfo=UTC)).count == 6
+                                    bucket_start=at(0, day=-2)).count == 6
     assert total("request", window=window).count == 13
     assert stats("request", window=window, group_by=("name",))[("/a/",)].max == 300.0
 
