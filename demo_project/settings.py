@@ -31,7 +31,15 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+    # The web server, the Celery worker and each process's flusher write at the same
+    # time: WAL lets readers and one writer work together, IMMEDIATE transactions take
+    # the write lock up front (waiting up to `timeout` for it) instead of failing with
+    # "database is locked" when a read transaction later tries to write.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
 
 INSTALLED_APPS = [
     "daphne",
