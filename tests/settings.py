@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "channels",
     "perfmonitor",
     "tests.testapp",
+    "demo_project.lms",  # the demo LMS, tested in tests/demo/
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
