@@ -118,7 +118,7 @@ class QuantileSketch:
         keys = sorted(self.bins)
         counts = [self.bins[k] for k in keys]
         integer = all(c.is_integer() and c < 2**32 for c in counts)
-        deltas = array("i", (k - p for k, p in zip(keys, [0, *keys[:-1]], strict=True)))
+        deltas = array("i", (k - p for k, p in zip(keys, [0, *keys][: len(keys)], strict=True)))
         count_array = array("I", (int(c) for c in counts)) if integer else array("d", counts)
         header = _HEADER.pack(
             _FORMAT_VERSION, _FLAG_INTEGER_COUNTS if integer else 0, self.zero_count, len(keys)

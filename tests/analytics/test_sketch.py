@@ -1,0 +1,36 @@
+"""The sketch's serialized form round-trips, and the vectorized merge equals bin-by-bin."""
+
+from __future__ import annotations
+
+import random
+
+from perfmonitor.analytics.sketch import QuantileSketch, merge_serialized
+
+
+def test_a_sketch_of_only_zeros_round_trips():
+    sketch = QuantileSketch()
+    sketch.add(0.0)
+    sketch.add(0.0)
+    back = QuantileSketch.from_bytes(sketch.to_bytes())
+    assert back.count == 2 and back.zero_count == 2 and back.quantile(0.75) == 0.0
+
+
+def test_vectorized_merge_equals_merging_one_by_one():
+    rng = random.Random(7)
+    blobs = []
+    expected = QuantileSketch()
+    for i in range(300):
+        sketch = QuantileSketch()
+        for _ in range(rng.randint(0, 50)):
+            sketch.add(rng.lognormvariate(5, 1.2))
+        if i % 5 == 0:
+            sketch.add(0.0)
+        if i % 7 == 0:
+            sketch.add(12.5, weight=0.5)  # fractional weights serialize as doubles
+        blobs.append(sketch.to_bytes())
+        expected.merge(QuantileSketch.from_bytes(blobs[-1]))
+    merged = merge_serialized(blobs + [b"", None])
+    assert merged.count == expected.count and merged.zero_count == expected.zero_count
+    assert merged.bins == expected.bins
+    assert merged.quantiles((0.5, 0.95)) == expected.quantiles((0.5, 0.95))
+    assert merge_serialized([]).count == 0
