@@ -7,11 +7,17 @@ import time
 import pytest
 from django.contrib.auth.models import Permission, User
 
-from perfmonitor.capture import buffer
+from perfmonitor.capture import buffer, writer
 from perfmonitor.capture.records import Measurement
 from tests.testapp.models import Course
 
 OVERVIEW = "/admin/perfmonitor/dashboard/"
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings) -> None:
+    # Users log in with a password only in the browser test; hashing cost buys nothing here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def _user(username: str, *perms: str, staff: bool = True) -> User:
@@ -41,6 +47,9 @@ def staff_without_permission(db) -> User:
 @pytest.fixture
 def traffic(db, client, flush):
     """12 course page views and 1 failing request, captured by the real middleware."""
+    # The writer remembers which fingerprints it stored, per process; earlier tests' rows
+    # were rolled back, so make it store them again.
+    writer._known_fingerprints.clear()
     course = Course.objects.create(title="Algebra")
     for _ in range(12):
         assert client.get(f"/courses/{course.pk}/").status_code == 200
