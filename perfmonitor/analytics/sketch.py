@@ -114,6 +114,20 @@ class QuantileSketch:
         limit = _key(threshold)
         return total + sum(w for k, w in self.bins.items() if k <= limit)
 
+    def excess_over(self, threshold: float) -> float:
+        """Approximate sum of (value - threshold) over values above threshold.
+
+        "Time spent beyond the threshold": what the insights call time lost.
+        """
+        if threshold < 0:
+            threshold = 0.0
+        limit = _key(threshold) if threshold > _MIN_POSITIVE else None
+        total = 0.0
+        for key, weight in self.bins.items():
+            if limit is None or key > limit:
+                total += weight * max(0.0, _value(key) - threshold)
+        return total
+
     def to_bytes(self) -> bytes:
         keys = sorted(self.bins)
         counts = [self.bins[k] for k in keys]
