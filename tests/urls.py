@@ -12,4 +12,6 @@ urlpatterns = [
     path("lessons/", views.lessons_n_plus_one, name="lessons"),
     path("stream/", views.stream, name="stream"),
     path("plain/", views.plain, name="plain"),
+    path("browser-tests/", include("tests.browser.urls")),
+    path("", include("tests.testapp.urls")),
 ]

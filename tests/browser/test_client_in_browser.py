@@ -1,0 +1,110 @@
+"""The JavaScript client in headless Chromium against a live server: what a real visit stores."""
+
+from __future__ import annotations
+
+import pytest
+
+from perfmonitor.analytics.vitals import rate
+from perfmonitor.models import MetricRollup, PerformanceMetric, WebVital
+from tests.browser.conftest import wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CORE = {"LCP", "CLS", "INP", "FCP", "TTFB"}
+
+
+def vitals_of(page_path: str, names: set[str] = CORE) -> dict[str, WebVital]:
+    rows = WebVital.objects.filter(url__endswith=page_path).order_by("timestamp")
+    found = {row.metric_name: row for row in rows}
+    return found if names <= set(found) else {}
+
+
+def painted(page) -> None:
+    """Wait until the browser has painted the loaded page (two animation frames after load)."""
+    page.wait_for_load_state("load")
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => "
+                  "requestAnimationFrame(() => setTimeout(done, 50))))")
+
+
+def leave(page) -> None:
+    """The visitor goes elsewhere: the page is hidden and the client sends its beacons."""
+    page.goto("about:blank")
+
+
+def test_a_visit_reports_vitals_api_calls_and_errors(live_server, page):
+    page.goto(f"{live_server.url}/browser-tests/fast/?token=secret")
+    painted(page)
+    page.click("#work")
+    page.fill("#name", "Ada")
+    page.type("#name", " Lovelace", delay=20)
+    with page.expect_response(lambda r: "/browser-tests/data/7/?token" in r.url):
+        page.click("#load")
+    with page.expect_response(lambda r: "status=503" in r.url):
+        page.click("#fail")
+    page.click("#boom")
+    page.wait_for_timeout(100)
+    leave(page)
+
+    vitals = wait_for(lambda: vitals_of("/browser-tests/fast/"))
+    assert set(vitals) >= CORE, f"vitals that arrived: {sorted(vitals)}"
+    values = {name: row.value for name, row in vitals.items()}
+    assert 0 < values["FCP"] < 5000
+    assert values["FCP"] <= values["LCP"] < 5000
+    assert 0 <= values["TTFB"] < values["FCP"]
+    assert values["CLS"] == 0  # nothing moved on this page
+    assert 250 <= values["INP"] < 2000  # the click handler blocked for 250 ms
+    for name, row in vitals.items():
+        assert row.rating == rate(name, row.value), name
+        assert row.url.endswith("/browser-tests/fast/")  # query string removed
+        assert row.metadata["device"] == "desktop"
+        assert row.metadata["navigation_type"] == "navigate"
+    assert vitals["INP"].rating == "needs-improvement"
+    assert len({row.metadata["id"] for row in vitals.values()}) == len(vitals)
+
+    calls = wait_for(lambda: list(PerformanceMetric.objects.filter(metric_type="api")
+                                  .order_by("metadata__status")) or None)
+    assert [(c.metric_name, c.metadata["method"], c.metadata["status"]) for c in calls] == [
+        ("/browser-tests/data/:id/", "GET", 200), ("/browser-tests/data/:id/", "GET", 503)]
+    ok, failed = calls
+    assert 0 < ok.duration < 5000
+    assert ok.url.endswith("/browser-tests/data/7/")
+    assert ok.metadata["size"] > 0
+    assert failed.error_details == {"status": 503, "failed": False}
+    api = MetricRollup.objects.get(kind="api", name="/browser-tests/data/:id/")
+    assert (api.count, api.errors) == (2, 1)
+
+    error = wait_for(lambda: PerformanceMetric.objects.filter(metric_type="error").first())
+    assert error.metric_name == "TypeError: lesson N is not loaded"
+    assert error.error_details["message"] == "lesson 42 is not loaded"
+    assert error.metadata["page"] == "/browser-tests/fast/"
+
+    resources = wait_for(lambda: PerformanceMetric.objects.filter(metric_type="resource").first())
+    assert resources.metadata["js_decoded"] > 10_000  # perfmonitor.js itself
+    assert not PerformanceMetric.objects.filter(metric_name__contains="collect").exists()
+
+
+def test_a_slow_page_has_a_larger_lcp_than_a_fast_one(live_server, page):
+    page.goto(f"{live_server.url}/browser-tests/fast/")
+    painted(page)
+    leave(page)
+    page.goto(f"{live_server.url}/browser-tests/slow/")
+    painted(page)  # "load" waits for the hero image
+    leave(page)
+
+    fast = wait_for(lambda: vitals_of("/browser-tests/fast/", {"LCP"}))["LCP"]
+    slow = wait_for(lambda: vitals_of("/browser-tests/slow/", {"LCP"}))["LCP"]
+    assert slow.value >= 1500  # the hero image took 1.5 s to arrive
+    assert slow.value > fast.value + 1000
+    assert slow.metadata["target"] == "img#hero"
+    assert slow.rating == rate("LCP", slow.value)
+
+
+def test_a_page_that_shifts_its_layout_reports_cls(live_server, page):
+    page.goto(f"{live_server.url}/browser-tests/shift/")
+    painted(page)
+    page.wait_for_timeout(800)  # the banner lands at 400 ms
+    leave(page)
+
+    cls = wait_for(lambda: vitals_of("/browser-tests/shift/", {"CLS"}))["CLS"]
+    assert 0.05 < cls.value < 1
+    assert cls.rating == rate("CLS", cls.value)
