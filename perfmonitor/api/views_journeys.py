@@ -8,13 +8,12 @@
 ``GET journeys/<journey_id>``                          one journey, every step with durations
 =====================================================  =====================================
 
-``window`` is a number and a unit: ``30m``, ``6h``, ``7d`` (at most 90 days).
+``window`` is a span ending now: ``15m``, ``6h``, ``7d``, ``2w`` (1 minute to 400 days).
 Bad parameters get a 400 naming the parameter; an unknown type or id a 404.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from perfmonitor.analytics.query import WindowError, parse_span
 from perfmonitor.api.permissions import CanViewDashboard
 from perfmonitor.capture.context import capture_suppressed
 from perfmonitor.journeys.analysis import BREAKDOWN_KEY_RE, analyze_journey
@@ -34,24 +34,16 @@ from perfmonitor.journeys.tracker import JOURNEY_ID_RE
 from perfmonitor.models import UserJourney
 from perfmonitor.models.journeys import JourneyStatus
 
-WINDOW_RE = re.compile(r"^(\d{1,5})([mhd])$")
-MAX_WINDOW = timedelta(days=90)
-UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 MAX_LIMIT = 200
 
-WINDOW_PARAM = OpenApiParameter("window", OpenApiTypes.STR, description="30m, 6h, 7d (<= 90d).")
+WINDOW_PARAM = OpenApiParameter("window", OpenApiTypes.STR, description="15m, 6h, 7d or 2w.")
 
 
 def parse_window(request: Request, default: str) -> timedelta:
-    raw = request.query_params.get("window", default)
-    match = WINDOW_RE.match(raw)
-    if not match:
-        raise ValidationError({"window": f"{raw!r} is not a window; use a number and a unit, "
-                                         "like 30m, 6h or 7d."})
-    span = timedelta(**{UNITS[match[2]]: int(match[1])})
-    if not timedelta(0) < span <= MAX_WINDOW:
-        raise ValidationError({"window": "window must be longer than 0 and at most 90 days."})
-    return span
+    try:
+        return parse_span(request.query_params.get("window", default))
+    except WindowError as exc:
+        raise ValidationError({"window": str(exc)}) from None
 
 
 def definition_or_404(journey_type: str) -> JourneyDefinition:

@@ -13,9 +13,12 @@ raises.
 Timing. Beacons are batched, so receipt times say little about when a step
 happened. A browser-started journey keeps the client's clock reading at its
 start (``client_start_ts`` in its metadata) and places every later event at
-``server start + (client ts - client start)``, never later than the receipt
-time: durations come from one clock (the page's), the row's times from the
-server's. Events for a journey started on the server use the receipt time.
+``server start + (client ts - client start)``: durations come from one clock
+(the page's), the row's times from the server's, shifted by at most the
+batching delay of the start event. An event placed before the start is put at
+the start; one placed more than a minute after its own receipt (a client
+clock gone wrong) falls back to the receipt time. Events for a journey
+started on the server use the receipt time.
 
 A browser event may only touch a journey of the same monitoring session.
 """
@@ -36,6 +39,7 @@ from perfmonitor.models.journeys import JourneyStatus
 
 ACTIONS = ("start", "step", "complete", "fail", "abandon")
 SOURCE_BROWSER = "browser"
+FUTURE_SLACK = timedelta(minutes=1)
 
 
 def _client_ts(event: dict[str, Any]) -> float | None:
@@ -52,7 +56,11 @@ def _event_time(row: UserJourney, client_ts: float | None, received: datetime) -
     if client_ts is None or not isinstance(anchor, (int, float)) or anchor <= 0:
         return received
     placed = row.start_time + timedelta(milliseconds=client_ts - anchor)
-    return min(max(placed, row.start_time), received)
+    if placed < row.start_time:
+        return row.start_time
+    if placed > received + FUTURE_SLACK:
+        return received
+    return placed
 
 
 def _text(event: dict[str, Any], key: str, limit: int) -> str | None:

@@ -16,7 +16,7 @@ def at(ms: float = 0, base: datetime = T0) -> datetime:
 
 
 def staff_user(username: str, *perms: str) -> User:
-    user = User.objects.create_user(username, password="pw", is_staff=True)
+    user = User.objects.create_user(username, is_staff=True)
     for perm in perms:
         app_label, codename = perm.split(".")
         user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label,

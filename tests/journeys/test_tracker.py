@@ -49,8 +49,9 @@ def test_a_login_journey_records_every_step_with_its_duration(flush):
 
     flush()
     assert rollups("journey") == {"started": (1, 0.0), "completed": (1, 3000.0)}
-    assert rollups("journey_step") == {"form_view": (1, 100.0), "credentials_submitted": (1, 2000.0),
-                                       "authenticated": (1, 500.0), "dashboard_loaded": (1, 300.0)}
+    assert rollups("journey_step") == {
+        "form_view": (1, 100.0), "credentials_submitted": (1, 2000.0),
+        "authenticated": (1, 500.0), "dashboard_loaded": (1, 300.0)}
 
 
 def test_completing_twice_changes_nothing_the_second_time(flush):
