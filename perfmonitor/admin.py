@@ -1,5 +1,9 @@
 """Read-only admin for perfmonitor's tables and the monitor's own health.
 
+Measurements can be listed, filtered (time, type, route...) and searched, never
+added, changed or deleted. The raw tables have no ``date_hierarchy``: its
+year/month links need a scan of every row's date.
+
 Domain packages register their own admin classes in ``<package>/admin.py``;
 they are imported at the bottom so Django's autodiscovery finds them.
 """
@@ -9,8 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
+from perfmonitor.health import STALE_AFTER, process_health
 from perfmonitor.models import (
     MetricRollup,
     MonitorHealth,
@@ -42,8 +49,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class PerformanceMetricAdmin(ReadOnlyAdmin):
     list_display = ["timestamp", "metric_type", "metric_name", "duration", "url", "user_id"]
     list_filter = ["metric_type", ("timestamp", admin.DateFieldListFilter)]
-    search_fields = ["metric_name", "url", "session_id"]
-    date_hierarchy = "timestamp"
+    search_fields = ["metric_name", "url", "session_id", "user_id"]
 
 
 @admin.register(WebVital)
@@ -51,7 +57,6 @@ class WebVitalAdmin(ReadOnlyAdmin):
     list_display = ["timestamp", "metric_name", "value", "rating", "url"]
     list_filter = ["metric_name", "rating", ("timestamp", admin.DateFieldListFilter)]
     search_fields = ["url", "session_id"]
-    date_hierarchy = "timestamp"
 
 
 @admin.register(MetricRollup)
@@ -61,7 +66,6 @@ class MetricRollupAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "resolution", ("bucket_start", admin.DateFieldListFilter)]
     search_fields = ["name", "dimension"]
     exclude = ["sketch"]
-    date_hierarchy = "bucket_start"
 
     @admin.display(description="mean")
     def mean_display(self, obj: MetricRollup) -> str:
@@ -71,6 +75,7 @@ class MetricRollupAdmin(ReadOnlyAdmin):
 @admin.register(QueryFingerprint)
 class QueryFingerprintAdmin(ReadOnlyAdmin):
     list_display = ["fingerprint", "sql", "first_seen"]
+    list_filter = [("first_seen", admin.DateFieldListFilter)]
     search_fields = ["fingerprint", "sql"]
 
 
@@ -83,11 +88,40 @@ class UserJourneyAdmin(ReadOnlyAdmin):
     date_hierarchy = "start_time"
 
 
+class AliveFilter(admin.SimpleListFilter):
+    title = "alive"
+    parameter_name = "alive"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Reporting"), ("no", "Stopped reporting")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        threshold = timezone.now() - STALE_AFTER
+        if self.value() == "yes":
+            return queryset.filter(updated_at__gte=threshold)
+        if self.value() == "no":
+            return queryset.filter(updated_at__lt=threshold)
+        return queryset
+
+
 @admin.register(MonitorHealth)
 class MonitorHealthAdmin(ReadOnlyAdmin):
-    list_display = ["process", "updated_at", "captured", "flushed", "dropped", "flush_errors",
-                    "internal_errors", "buffer_size", "last_flush_at", "last_error"]
-    search_fields = ["process"]
+    """The monitor's own health, one row per process (see also ``perfmonitor_status``)."""
+
+    list_display = ["process", "alive", "updated_at", "captured", "flushed", "dropped",
+                    "flush_errors", "internal_errors", "buffer_size", "last_flush_age",
+                    "last_error"]
+    list_filter = [AliveFilter, ("updated_at", admin.DateFieldListFilter)]
+    search_fields = ["process", "last_error"]
+
+    @admin.display(boolean=True, description="alive")
+    def alive(self, obj: MonitorHealth) -> bool:
+        return bool(process_health(obj)["alive"])
+
+    @admin.display(description="last flush")
+    def last_flush_age(self, obj: MonitorHealth) -> str:
+        age = process_health(obj)["last_flush_age_seconds"]
+        return "never" if age is None else f"{age:.0f} s ago"
 
 
 if not admin.site.is_registered(PerformanceAlert):

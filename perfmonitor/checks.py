@@ -1,6 +1,6 @@
 """System checks for a broken install or configuration. Ids are stable.
 
-perfmonitor.E001  middleware missing
+perfmonitor.E001  middleware missing (while ENABLED)
 perfmonitor.E002  middleware listed more than once
 perfmonitor.W003  middleware placed below middleware whose queries it would miss
 perfmonitor.E004  PERFMONITOR is not a dict
@@ -17,42 +17,66 @@ from typing import Any
 
 from django.conf import settings as django_settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.utils.module_loading import import_string
 
-from perfmonitor.conf import DEFAULTS, SETTINGS_NAME
+from perfmonitor.conf import DEFAULTS, SETTINGS_NAME, Setting
 
 MIDDLEWARE_PATH = "perfmonitor.capture.middleware.PerformanceMiddleware"
-# Middleware that may run queries (sessions, auth): ours must wrap them.
+# Middleware that may run queries (sessions, auth, messages): ours must wrap them.
 MUST_COME_BEFORE = (
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django.contrib.flatpages.middleware.FlatpageFallbackMiddleware",
+    "django.contrib.redirects.middleware.RedirectFallbackMiddleware",
 )
 
-_RATES = ("SAMPLE_RATE", "CLIENT_SAMPLE_RATE")
-_POSITIVE = ("FLUSH_INTERVAL", "BATCH_SIZE", "BUFFER_SIZE", "N_PLUS_ONE_THRESHOLD",
-             "COLLECT_MAX_EVENTS", "COLLECT_MAX_BYTES", "PRUNE_BATCH_SIZE")
+# Ranges of keys whose DEFAULTS entries declare none (minimum, maximum).
+_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "CLIENT_SAMPLE_RATE": (0, 1),
+    "COLLECT_MAX_EVENTS": (1, None),
+    "COLLECT_MAX_BYTES": (1, None),
+}
+
+
+def _is_ours(path: Any) -> bool:
+    """Our middleware, or a host's subclass of it."""
+    if path == MIDDLEWARE_PATH:
+        return True
+    if not isinstance(path, str) or "." not in path:
+        return False
+    try:
+        from perfmonitor.capture.middleware import PerformanceMiddleware
+
+        cls = import_string(path)
+        return isinstance(cls, type) and issubclass(cls, PerformanceMiddleware)
+    except Exception:  # Django reports middleware that cannot be imported
+        return False
 
 
 @register(Tags.compatibility)
 def check_middleware(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     middleware = list(getattr(django_settings, "MIDDLEWARE", None) or [])
-    count = middleware.count(MIDDLEWARE_PATH)
-    if count == 0:
+    positions = [i for i, path in enumerate(middleware) if _is_ours(path)]
+    if not positions:
+        user = getattr(django_settings, SETTINGS_NAME, None)
+        if isinstance(user, dict) and user.get("ENABLED") is False:
+            return []
         return [Error(
             f"{MIDDLEWARE_PATH} is not in MIDDLEWARE, so no request is measured.",
             hint=f"Add {MIDDLEWARE_PATH!r} at the top of MIDDLEWARE "
                  "(right after SecurityMiddleware if you use it).",
             id="perfmonitor.E001",
         )]
-    if count > 1:
+    if len(positions) > 1:
         return [Error(
-            f"{MIDDLEWARE_PATH} is listed {count} times in MIDDLEWARE; every request "
+            f"{MIDDLEWARE_PATH} is listed {len(positions)} times in MIDDLEWARE; every request "
             "would be counted more than once.",
             hint="Keep one entry, at the top of MIDDLEWARE.",
             id="perfmonitor.E002",
         )]
-    position = middleware.index(MIDDLEWARE_PATH)
-    above = [m for m in middleware[:position] if m in MUST_COME_BEFORE]
+    above = [m for m in middleware[:positions[0]] if m in MUST_COME_BEFORE]
     if above:
         return [Warning(
             f"{MIDDLEWARE_PATH} comes after {', '.join(above)}; the queries and time "
@@ -65,6 +89,12 @@ def check_middleware(app_configs: Sequence[Any] | None = None, **kwargs: Any) ->
 
 def _type_names(types: tuple[type, ...]) -> str:
     return " or ".join(t.__name__ for t in types)
+
+
+def _has_type(value: Any, types: tuple[type, ...]) -> bool:
+    if isinstance(value, bool) and bool not in types:
+        return False  # True is an int to Python, not to a setting that wants a number
+    return isinstance(value, types)
 
 
 @register(Tags.compatibility)
@@ -80,29 +110,51 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
     for key, value in user.items():
         spec = DEFAULTS.get(key)
         if spec is None:
-            close = difflib.get_close_matches(str(key), DEFAULTS, n=1)
-            hint = f"Did you mean {close[0]!r}?" if close else "See the settings reference in the README."
+            close = difflib.get_close_matches(str(key).upper(), DEFAULTS, n=1)
+            hint = f"Did you mean {close[0]!r}?" if close else \
+                "See the settings reference in the README."
             errors.append(Error(f"{SETTINGS_NAME}[{key!r}] is not a perfmonitor setting.",
                                 hint=hint, id="perfmonitor.E005"))
             continue
         if value is None and spec.nullable:
             continue
-        wrong_bool = isinstance(value, bool) and bool not in spec.types
-        if wrong_bool or not isinstance(value, spec.types):
-            errors.append(Error(
-                f"{SETTINGS_NAME}[{key!r}] must be {_type_names(spec.types)}, "
-                f"not {type(value).__name__}.",
-                hint=f"{spec.doc} Default: {spec.default!r}.", id="perfmonitor.E006"))
+        error = _type_error(key, value, spec)
+        if error is not None:
+            errors.append(error)
             continue
-        errors.extend(_range_errors(key, value))
+        errors.extend(_range_errors(key, value, spec))
     return errors
 
 
-def _range_errors(key: str, value: Any) -> list[CheckMessage]:
-    if key in _RATES and not 0 <= value <= 1:
-        return [Error(f"{SETTINGS_NAME}[{key!r}] must be between 0 and 1, not {value!r}.",
-                      hint="1 keeps everything, 0.1 keeps one in ten.", id="perfmonitor.E007")]
-    if key in _POSITIVE and value <= 0:
-        return [Error(f"{SETTINGS_NAME}[{key!r}] must be greater than 0, not {value!r}.",
-                      hint=f"Default: {DEFAULTS[key].default!r}.", id="perfmonitor.E007")]
+def _type_error(key: str, value: Any, spec: Setting) -> CheckMessage | None:
+    if not _has_type(value, spec.types):
+        return Error(
+            f"{SETTINGS_NAME}[{key!r}] must be {_type_names(spec.types)}, "
+            f"not {type(value).__name__}.",
+            hint=f"{spec.doc} Default: {spec.default!r}.", id="perfmonitor.E006")
+    if spec.items is not None:
+        members = value.values() if isinstance(value, dict) else value
+        wrong = [m for m in members if not _has_type(m, spec.items)]
+        if wrong:
+            return Error(
+                f"{SETTINGS_NAME}[{key!r}] must hold {_type_names(spec.items)} values, "
+                f"not {type(wrong[0]).__name__} ({wrong[0]!r}).",
+                hint=f"{spec.doc} Default: {spec.default!r}.", id="perfmonitor.E006")
+    return None
+
+
+def _range_errors(key: str, value: Any, spec: Setting) -> list[CheckMessage]:
+    low, high = spec.minimum, spec.maximum
+    if low is None and high is None:
+        low, high = _RANGES.get(key, (None, None))
+    if isinstance(value, int | float) and (
+            (low is not None and value < low) or (high is not None and value > high)):
+        if low is not None and high is not None:
+            wanted = f"between {low} and {high}"
+        elif low is not None:
+            wanted = f"at least {low}"
+        else:
+            wanted = f"at most {high}"
+        return [Error(f"{SETTINGS_NAME}[{key!r}] must be {wanted}, not {value!r}.",
+                      hint=f"{spec.doc} Default: {spec.default!r}.", id="perfmonitor.E007")]
     return []

@@ -124,6 +124,36 @@ DEFAULTS: dict[str, Setting] = {
                                          "funnel; beyond it the funnel is a sample (and says so)."),
     # -- alerting / live -------------------------------------------------------
     "LIVE_UPDATES": Setting(True, (bool,), "Publish live updates to the channel layer."),
+    "ALERT_GROUP_WAIT": Setting(30, (int,), "Seconds a new alert waits before its first "
+                                "notification (Alertmanager group_wait); per-rule override."),
+    "ALERT_GROUP_INTERVAL": Setting(300, (int,), "Minimum seconds between two notifications of "
+                                    "one alert when it changes (group_interval)."),
+    "ALERT_REPEAT_INTERVAL": Setting(4 * 3600, (int,), "Seconds after which an unacknowledged "
+                                     "firing alert is notified again (repeat_interval)."),
+    "ALERT_NOTIFY_MAX_ATTEMPTS": Setting(6, (int,), "Delivery attempts per notification before "
+                                         "it is marked failed."),
+    "ALERT_NOTIFY_BACKOFF_SECONDS": Setting(10.0, _NUM, "First retry delay; doubles per attempt "
+                                            "(with jitter) up to ALERT_NOTIFY_BACKOFF_MAX."),
+    "ALERT_NOTIFY_BACKOFF_MAX": Setting(600.0, _NUM, "Cap on the retry delay, in seconds."),
+    "ALERT_NOTIFY_TIMEOUT": Setting(10.0, _NUM, "HTTP timeout of one delivery attempt, seconds."),
+    "ALERT_SELF_ALERT_FAILURES": Setting(3, (int,), "Consecutive failed attempts on one channel "
+                                         "that raise a self-alert (to the in-app channels)."),
+    "ALERT_SMS_BACKEND": Setting("perfmonitor.alerts.notifiers.sms.HttpSmsBackend", (str,),
+                                 "Import path of the SMS backend class (send(numbers, text, "
+                                 "idempotency_key) -> DeliveryResult)."),
+    "ALERT_SMS_API_URL": Setting(None, (str,), "URL the default SMS backend POSTs JSON "
+                                 "{to, from, body} to.", nullable=True),
+    "ALERT_SMS_API_TOKEN": Setting(None, (str,), "Bearer token of the SMS HTTP API.",
+                                   nullable=True),
+    "ALERT_SMS_FROM": Setting("", (str,), "Sender id or number of alert SMS."),
+    "ALERT_WEBHOOK_SECRET": Setting(None, (str,), "Default Standard Webhooks signing secret "
+                                    "(whsec_<base64>) for webhook channels without their own.",
+                                    nullable=True),
+    "ALERT_EMAIL_FROM": Setting(None, (str,), "From address of alert emails (default: "
+                                "DEFAULT_FROM_EMAIL).", nullable=True),
+    "ALERT_EXTERNAL_URL": Setting("", (str,), "Base URL of this site (https://lms.example.com), "
+                                  "used for links in notifications."),
+    "ALERT_EVALUATION_RETENTION_DAYS": Setting(3, (int,), "Days evaluation claim rows are kept."),
 }
 
 

@@ -1,13 +1,22 @@
 """The bounded in-process buffer and its background flusher.
 
-``push`` is the only thing the request path calls: an append to a deque, a
-length check and, once per process, starting the flusher thread. The flusher
-drains the buffer every ``FLUSH_INTERVAL`` seconds (or as soon as
-``BATCH_SIZE`` records wait), expands records and writes them. A failed write
-keeps its batch for a retry with exponential backoff; when the retries would
-push memory past ``BUFFER_SIZE`` the oldest records are dropped and counted.
+``push`` is the only thing the request path calls: a length check, an append
+to a deque (atomic) and, once per process, starting the flusher thread. No
+lock is taken there and nothing is written.
 
-Loss on a hard kill is bounded by one flush interval; a clean exit flushes.
+The flusher drains the buffer every ``FLUSH_INTERVAL`` seconds (or as soon as
+``BATCH_SIZE`` records wait), expands records and writes them in one
+transaction. A failed write keeps its batch for a retry with exponential
+backoff and jitter; records waiting plus records being retried never exceed
+``BUFFER_SIZE`` (give or take one record per thread racing the length check),
+so while the database is away new records are dropped and counted. A batch
+that fails for a reason other than a lost connection (bad data) is dropped
+after ``MAX_DATA_ERROR_ATTEMPTS`` tries, so one bad record cannot wedge the
+monitor.
+
+Loss on a hard kill is bounded by one flush interval; a clean exit flushes
+(``atexit``, and Celery's ``worker_process_shutdown``). A forked child (gunicorn
+and Celery prefork workers) starts with an empty buffer and its own flusher.
 """
 
 from __future__ import annotations
@@ -15,11 +24,13 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import random
 import socket
+import sys
 import threading
 import time
+import weakref
 from collections import deque
-from datetime import UTC, datetime
 from typing import Any
 
 from perfmonitor.conf import settings
@@ -28,6 +39,8 @@ logger = logging.getLogger("perfmonitor")
 
 MAX_BACKOFF_SECONDS = 30.0
 HEALTH_INTERVAL_SECONDS = 5.0
+MAX_DATA_ERROR_ATTEMPTS = 5
+BATCHES_PER_WRITE = 10  # one write takes up to BATCH_SIZE * this many records
 
 
 class RateLimitedLog:
@@ -35,7 +48,7 @@ class RateLimitedLog:
 
     def __init__(self, interval: float = 60.0) -> None:
         self.interval = interval
-        self._last = 0.0
+        self._last = -interval
         self._skipped = 0
 
     def error(self, message: str, *args: Any) -> None:
@@ -48,131 +61,255 @@ class RateLimitedLog:
         logger.warning(message + suffix, *args)
 
 
-class Buffer:
+class ThreadCounter:
+    """A counter many threads add to without a lock and without losing updates.
+
+    Each thread adds to its own one-item cell, which only it writes; the value
+    is the sum of the cells. A new thread registering its cell (once, under a
+    lock) folds the cells of finished threads into a base, so memory follows
+    the number of live threads.
+    """
+
+    __slots__ = ("_local", "_cells", "_base", "_lock")
+
     def __init__(self) -> None:
+        self._local = threading.local()
+        self._cells: list[tuple[weakref.ref[threading.Thread], list[int]]] = []
+        self._base = 0
+        self._lock = threading.Lock()
+
+    def add(self, n: int = 1) -> None:
+        cell = getattr(self._local, "cell", None)
+        if cell is None:
+            cell = self._register()
+        cell[0] += n
+
+    def _register(self) -> list[int]:
+        cell = [0]
+        with self._lock:
+            live = []
+            for ref, other in self._cells:
+                thread = ref()
+                if thread is None or not thread.is_alive():
+                    self._base += other[0]
+                else:
+                    live.append((ref, other))
+            live.append((weakref.ref(threading.current_thread()), cell))
+            self._cells = live
+        self._local.cell = cell
+        return cell
+
+    @property
+    def value(self) -> int:
+        with self._lock:
+            return self._base + sum(cell[0] for _, cell in self._cells)
+
+
+class _NoThread:
+    """Stands in for the flusher thread when BACKGROUND_FLUSH is off."""
+
+    def is_alive(self) -> bool:
+        return False
+
+
+_NO_THREAD: Any = _NoThread()
+
+
+class Buffer:
+    def __init__(self, generation: int = 0) -> None:
         self._items: deque[Any] = deque()
         self._pending: list[Any] = []  # a batch whose write failed, retried first
-        self._lock = threading.Lock()  # serializes flushes, never taken by push
+        self._held = 0  # records taken by the flusher and not yet written or dropped
+        self._flush_lock = threading.Lock()  # serializes flushes; never taken by push
+        self._start_lock = threading.Lock()  # taken once, by the push that starts the thread
         self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._stop = False
+        self._thread: Any = None
+        self._generation = generation
         self.started_at = time.time()
-        self.captured = 0
+        self._taken = 0
+        self._dropped = ThreadCounter()
+        self._internal_errors = ThreadCounter()
         self.flushed = 0
-        self.dropped = 0
         self.flush_errors = 0
-        self.internal_errors = 0
         self.last_flush_at: float | None = None
         self.last_error = ""
-        self._failures_in_row = 0
+        self.consecutive_failures = 0
+        self.failed_attempts: deque[float] = deque(maxlen=32)  # monotonic times, for health
+        self._data_error_attempts = 0
         self._next_attempt = 0.0
-        self._last_health = 0.0
+        self._last_health = -HEALTH_INTERVAL_SECONDS
         self._log = RateLimitedLog()
 
     # -- request path --------------------------------------------------------
     def push(self, record: Any) -> None:
         items = self._items
-        if len(items) + len(self._pending) >= settings.BUFFER_SIZE:
-            self.dropped += 1
+        if len(items) + self._held >= settings.BUFFER_SIZE:
+            self._dropped.add()
             return
         items.append(record)
-        self.captured += 1
         if self._thread is None:
             self._start()
-        elif len(items) >= settings.BATCH_SIZE:
+        elif len(items) >= settings.BATCH_SIZE and not self._wake.is_set():
             self._wake.set()
 
     def count_internal_error(self, where: str, exc: BaseException) -> None:
-        self.internal_errors += 1
+        self._internal_errors.add()
         self._log.error("perfmonitor: internal error in %s: %r", where, exc)
 
+    # -- counters ------------------------------------------------------------
+    @property
+    def captured(self) -> int:
+        """Records accepted into the buffer (written, waiting, or dropped later)."""
+        return self._taken + len(self._items)
+
+    @property
+    def dropped(self) -> int:
+        """Records lost: buffer full at push, or a batch given up after errors."""
+        return self._dropped.value
+
+    @property
+    def internal_errors(self) -> int:
+        return self._internal_errors.value
+
+    @property
+    def retry_in(self) -> float:
+        """Seconds until the next attempt after a failed flush (0 when healthy)."""
+        return max(0.0, self._next_attempt - time.monotonic()) if self.consecutive_failures else 0.0
+
     def __len__(self) -> int:
-        return len(self._items) + len(self._pending)
+        return len(self._items) + self._held
 
     # -- flusher -------------------------------------------------------------
     def _start(self) -> None:
-        if not settings.BACKGROUND_FLUSH:
-            self._thread = _NO_THREAD
-            return
-        with self._lock:
+        with self._start_lock:
             if self._thread is not None:
                 return
-            thread = threading.Thread(target=self._run, name="perfmonitor-flusher", daemon=True)
+            if not settings.BACKGROUND_FLUSH:
+                self._thread = _NO_THREAD
+                return
+            thread = threading.Thread(target=self._run, args=(self._generation, self._wake),
+                                      name="perfmonitor-flusher", daemon=True)
             self._thread = thread
-            thread.start()
-
-    def _run(self) -> None:
-        from django.db import close_old_connections
-
-        while not self._stop:
-            self._wake.wait(settings.FLUSH_INTERVAL)
-            self._wake.clear()
             try:
-                self.flush()
-            except Exception as exc:  # flush() already guards; this is the last line
-                self.count_internal_error("flusher", exc)
-            close_old_connections()
+                thread.start()
+            except RuntimeError as exc:  # can't start new thread: keep serving, drop later
+                self._thread = _NO_THREAD
+                self.count_internal_error("flusher start", exc)
+
+    def _run(self, generation: int, wake: threading.Event) -> None:
+        try:
+            while self._generation == generation:
+                wake.wait(self._sleep_seconds())
+                wake.clear()
+                if self._generation != generation:
+                    break
+                try:
+                    self.flush()
+                    if len(self._items) >= settings.BATCH_SIZE and not self.consecutive_failures:
+                        wake.set()  # more than a batch waits: go again at once
+                except Exception as exc:  # flush() guards itself; this is the last line
+                    self.count_internal_error("flusher", exc)
+        finally:
+            _close_thread_connections()
+
+    def _sleep_seconds(self) -> float:
+        try:
+            interval = float(settings.FLUSH_INTERVAL)
+        except Exception:
+            interval = 1.0
+        if self.consecutive_failures:
+            return max(0.001, min(self._next_attempt - time.monotonic(), MAX_BACKOFF_SECONDS))
+        return max(interval, 0.001)
 
     def flush(self, force: bool = False) -> int:
-        """Drain and write; returns rows written. Never raises."""
-        with self._lock:
+        """Drain and write one batch; return rows written. Never raises."""
+        with self._flush_lock:
             if not force and time.monotonic() < self._next_attempt:
                 return 0
             batch = self._pending
             self._pending = []
             items = self._items
-            limit = max(settings.BATCH_SIZE, 1) * 10
-            while items and len(batch) < limit:
-                batch.append(items.popleft())
+            limit = max(int(settings.BATCH_SIZE), 1) * BATCHES_PER_WRITE
+            while len(batch) < limit:
+                try:
+                    batch.append(items.popleft())
+                except IndexError:
+                    break
+                self._taken += 1
+                self._held += 1
             if not batch:
                 self._maybe_write_health()
                 return 0
             return self._write(batch)
 
     def _write(self, batch: list[Any]) -> int:
-        from django.db import connections, router
-
         from perfmonitor.capture import writer
-        from perfmonitor.models import MetricRollup
 
         try:
-            sink, failures = writer.expand(batch)
-            self.internal_errors += failures
+            sink, good, failures = writer.expand_records(batch)
+            if failures:  # records that cannot expand are dropped, not retried
+                self._internal_errors.add(failures)
+                batch = good
             written = writer.write(sink)
         except Exception as exc:
-            self.flush_errors += 1
-            self.last_error = f"{type(exc).__name__}: {exc}"[:500]
-            self._failures_in_row += 1
-            delay = min(MAX_BACKOFF_SECONDS, settings.FLUSH_INTERVAL * 2 ** self._failures_in_row)
-            self._next_attempt = time.monotonic() + delay
-            overflow = len(batch) + len(self._items) - settings.BUFFER_SIZE
-            if overflow > 0:
-                self.dropped += overflow
-                batch = batch[overflow:]
-            self._pending = batch
-            self._log.error("perfmonitor: flush failed (%s); retrying in %.1fs",
-                            self.last_error, delay)
-            try:
-                connections[router.db_for_write(MetricRollup)].close()
-            except Exception:
-                pass
+            self._failed(batch, exc, writer.is_connection_error(exc))
             return 0
-        self._failures_in_row = 0
-        self._next_attempt = 0.0
         self.flushed += len(batch)
+        self._held = 0
+        self.consecutive_failures = 0
+        self._data_error_attempts = 0
+        self._next_attempt = 0.0
         self.last_flush_at = time.time()
         self._maybe_write_health()
+        _publish_live(written)
         return written
 
-    def _maybe_write_health(self) -> None:
+    def _failed(self, batch: list[Any], exc: Exception, connection_error: bool) -> None:
+        self.flush_errors += 1
+        self.consecutive_failures += 1
+        self.failed_attempts.append(time.monotonic())
+        self.last_error = f"{type(exc).__name__}: {exc}"[:500]
+        if not connection_error:
+            self._data_error_attempts += 1
+            if self._data_error_attempts >= MAX_DATA_ERROR_ATTEMPTS:
+                self._dropped.add(len(batch))
+                self._log.error("perfmonitor: dropped a batch of %d records after %d failed "
+                                "writes (%s)", len(batch), self._data_error_attempts,
+                                self.last_error)
+                batch = []
+                self._data_error_attempts = 0
+        overflow = len(batch) + len(self._items) - settings.BUFFER_SIZE
+        if overflow > 0:  # oldest first
+            self._dropped.add(overflow)
+            batch = batch[overflow:]
+        self._pending = batch
+        self._held = len(batch)
+        try:
+            interval = float(settings.FLUSH_INTERVAL)
+        except Exception:
+            interval = 1.0
+        delay = min(MAX_BACKOFF_SECONDS, interval * 2 ** min(self.consecutive_failures, 20))
+        delay *= random.uniform(0.9, 1.1)  # processes that failed together retry apart
+        self._next_attempt = time.monotonic() + delay
+        self._log.error("perfmonitor: flush failed (%s); retrying in %.1fs", self.last_error,
+                        delay)
+
+    def _maybe_write_health(self, force: bool = False) -> None:
         now = time.monotonic()
-        if now - self._last_health < HEALTH_INTERVAL_SECONDS:
+        if not force and now - self._last_health < HEALTH_INTERVAL_SECONDS:
             return
         self._last_health = now
         try:
-            write_health(self)
+            from perfmonitor.capture import writer
+
+            writer.write_health(self.stats())
         except Exception as exc:
             self._log.error("perfmonitor: could not record health: %r", exc)
+
+    def write_health(self) -> None:
+        """Record this process's counters now (commands, exit, tests)."""
+        with self._flush_lock:
+            self._maybe_write_health(force=True)
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -180,49 +317,60 @@ class Buffer:
             "dropped": self.dropped, "flush_errors": self.flush_errors,
             "internal_errors": self.internal_errors, "buffer_size": len(self),
             "last_flush_at": self.last_flush_at, "last_error": self.last_error,
-            "started_at": self.started_at,
+            "started_at": self.started_at, "consecutive_failures": self.consecutive_failures,
+            "retry_in": round(self.retry_in, 3), "flusher_alive": self.flusher_alive,
         }
 
-    def reset(self) -> None:
-        """Forget everything (after fork, and in tests)."""
-        self.__init__()  # type: ignore[misc]
+    @property
+    def flusher_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
-    def stop(self) -> None:
-        self._stop = True
+    def stop(self, timeout: float | None = 5.0) -> None:
+        """Stop the flusher thread (it closes its connection) and wait for it."""
+        thread = self._thread
+        self._generation += 1
         self._wake.set()
+        if (timeout and isinstance(thread, threading.Thread) and thread.is_alive()
+                and thread is not threading.current_thread()):
+            thread.join(timeout)
+
+    def reset(self, join: bool = True) -> None:
+        """Forget everything: in tests, and after fork.
+
+        After fork (``join=False``) the old thread, locks and event belong to the
+        parent and may have been held at the moment of the fork: they are
+        replaced, never touched.
+        """
+        if join:
+            self.stop()
+        self.__init__(generation=self._generation + 1)  # type: ignore[misc]
+        writer = sys.modules.get("perfmonitor.capture.writer")
+        if writer is not None:
+            writer.forget_known_fingerprints()  # re-inserting one is a no-op conflict
 
 
-class _NoThread:
-    """Stands in for the flusher thread when BACKGROUND_FLUSH is off."""
+def _close_thread_connections() -> None:
+    try:
+        from django.db import connections
+
+        connections.close_all()  # this thread's connections only
+    except Exception:
+        pass
 
 
-_NO_THREAD: Any = _NoThread()
+def _publish_live(rows: int) -> None:
+    if not rows:
+        return
+    try:
+        from perfmonitor.live import publish
+
+        publish("metrics", {"rows": rows})
+    except Exception:
+        pass
 
 
 def process_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def write_health(buf: Buffer) -> None:
-    from perfmonitor.capture.context import capture_suppressed
-    from perfmonitor.models import MonitorHealth
-
-    stats = buf.stats()
-    with capture_suppressed():
-        MonitorHealth.objects.update_or_create(
-            process=stats["process"],
-            defaults={
-                "started_at": datetime.fromtimestamp(stats["started_at"], tz=UTC),
-                "updated_at": datetime.now(tz=UTC),
-                "captured": stats["captured"], "flushed": stats["flushed"],
-                "dropped": stats["dropped"], "flush_errors": stats["flush_errors"],
-                "internal_errors": stats["internal_errors"],
-                "buffer_size": stats["buffer_size"],
-                "last_flush_at": datetime.fromtimestamp(stats["last_flush_at"], tz=UTC)
-                if stats["last_flush_at"] else None,
-                "last_error": stats["last_error"],
-            },
-        )
 
 
 buffer = Buffer()
@@ -236,28 +384,34 @@ def push(record: Any) -> None:
         buffer.count_internal_error("push", exc)
 
 
-def flush_now() -> int:
-    """Write everything buffered, in the calling thread (tests, shutdown, commands)."""
+def flush_now(health: bool = False) -> int:
+    """Write everything buffered, in the calling thread (tests, shutdown, commands).
+
+    Stops at the first failed write (the records stay buffered for a retry).
+    Returns the number of rows written.
+    """
     written = 0
     while len(buffer):
-        step = buffer.flush(force=True)
-        if step == 0 and buffer._pending:
+        errors = buffer.flush_errors
+        written += buffer.flush(force=True)
+        if buffer.flush_errors != errors:
             break
-        written += step
+    if health:
+        buffer.write_health()
     return written
 
 
 def _flush_at_exit() -> None:
     try:
-        buffer.stop()
-        if len(buffer):
-            flush_now()
+        buffer.stop(timeout=2.0)
+        if len(buffer) or buffer.captured:
+            flush_now(health=True)
     except Exception:
         pass
 
 
 def _reset_after_fork() -> None:
-    buffer.reset()
+    buffer.reset(join=False)
 
 
 atexit.register(_flush_at_exit)

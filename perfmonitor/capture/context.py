@@ -1,49 +1,83 @@
 """Per-request (or per-task) capture state, held in a ContextVar.
 
-The query hook appends to the current context; nothing here does I/O.
+The query hook appends to the current context; nothing here does I/O. A
+ContextVar (not a thread-local) is what follows a request through
+``sync_to_async`` / ``async_to_sync`` and into the thread that runs an async
+view's ORM calls, so their queries land in the right request.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+# Past MAX_QUERIES_TRACKED_PER_REQUEST, queries are summed per statement in at
+# most this many slots (plus one for everything else).
+OVERFLOW_SLOTS = 256
+OTHER_SQL = "<other>"
+
+_overflow_lock_guard = threading.Lock()
+
 
 class CaptureContext:
-    """Queries seen while serving one request or running one task."""
+    """Queries seen while serving one request or running one task.
 
-    __slots__ = ("queries", "overflow", "overflow_count", "query_time_ms", "limit", "exception")
+    ``queries`` holds one ``(sql, ms, failed)`` tuple per query up to ``limit``;
+    beyond it ``overflow`` keeps ``sql -> [count, total_ms, failures]``. Counts
+    and totals are computed from these when the record is expanded, off the
+    request path, so no running sum can lose an update when two threads of one
+    request (``asyncio.gather`` over ``sync_to_async``) run queries at once.
+    """
+
+    __slots__ = ("queries", "overflow", "limit", "exception", "_overflow_lock")
 
     def __init__(self, limit: int) -> None:
         self.queries: list[tuple[str, float, bool]] = []
         self.overflow: dict[str, list[float]] = {}
-        self.overflow_count = 0
-        self.query_time_ms = 0.0
         self.limit = limit
         self.exception: str = ""
+        self._overflow_lock: threading.Lock | None = None
 
     def add_query(self, sql: str, ms: float, failed: bool) -> None:
-        self.query_time_ms += ms
-        if len(self.queries) < self.limit:
-            self.queries.append((sql, ms, failed))
+        queries = self.queries
+        if len(queries) < self.limit:
+            queries.append((sql, ms, failed))  # list.append is atomic
             return
-        # Past the cap, keep per-statement sums only, in a bounded dict.
-        self.overflow_count += 1
-        slot = self.overflow.get(sql)
-        if slot is None:
-            if len(self.overflow) >= 256:
-                sql = "<other>"
-                slot = self.overflow.setdefault(sql, [0, 0.0])
-            else:
-                slot = self.overflow[sql] = [0, 0.0]
-        slot[0] += 1
-        slot[1] += ms
+        self._add_overflow(sql, ms, failed)
+
+    def _add_overflow(self, sql: str, ms: float, failed: bool) -> None:
+        # Rare path (a request past the cap): a per-request lock keeps the sums
+        # exact; no other request ever waits on it.
+        lock = self._overflow_lock
+        if lock is None:
+            with _overflow_lock_guard:
+                if self._overflow_lock is None:
+                    self._overflow_lock = threading.Lock()
+                lock = self._overflow_lock
+        with lock:
+            slot = self.overflow.get(sql)
+            if slot is None:
+                if len(self.overflow) >= OVERFLOW_SLOTS:
+                    slot = self.overflow.setdefault(OTHER_SQL, [0, 0.0, 0])
+                else:
+                    slot = self.overflow[sql] = [0, 0.0, 0]
+            slot[0] += 1
+            slot[1] += ms
+            if failed:
+                slot[2] += 1
 
     @property
     def query_count(self) -> int:
-        return len(self.queries) + self.overflow_count
+        return len(self.queries) + int(sum(slot[0] for slot in list(self.overflow.values())))
+
+    @property
+    def query_time_ms(self) -> float:
+        total = sum(ms for _, ms, _ in list(self.queries))
+        return total + sum(slot[1] for slot in list(self.overflow.values()))
 
 
 current: ContextVar[CaptureContext | None] = ContextVar("perfmonitor_capture", default=None)
@@ -61,23 +95,38 @@ def capture_suppressed() -> Iterator[None]:
         suppressed.reset(token)
 
 
+# Commands whose queries say nothing about the site (schema work, tooling) and
+# perfmonitor's own commands are not captured.
 _IGNORED_COMMANDS = frozenset({
     "migrate", "makemigrations", "sqlmigrate", "showmigrations", "collectstatic", "check",
-    "test", "shell", "dbshell", "createsuperuser", "flush", "squashmigrations",
+    "test", "shell", "dbshell", "createsuperuser", "flush", "squashmigrations", "help",
+    "version", "diffsettings", "createcachetable", "inspectdb", "optimizemigration",
 })
+_DJANGO_ENTRY_POINTS = frozenset({"manage.py", "django-admin", "django-admin.py", "django"})
 
 
-def process_origin() -> str | None:
-    """Origin of queries run outside requests and tasks; None disables capture."""
-    argv = sys.argv
-    path = argv[0] if argv else "python"
+def process_origin(argv: list[str] | None = None) -> str | None:
+    """Origin of queries run outside requests and tasks; None disables capture.
+
+    ``manage.py <command>`` (and ``django-admin`` / ``python -m django``) gives
+    ``command:<command>``; any other program ``process:<program>`` (``python -m
+    celery`` gives ``process:celery``). Test runs give None: only their requests
+    and tasks are meaningful.
+    """
+    argv = sys.argv if argv is None else argv
+    path = argv[0] if argv else ""
     if "pytest" in path or "py.test" in path:
-        return None  # test processes: only requests and tasks are meaningful
-    name = path.rsplit("/", 1)[-1]
-    django_main = path.endswith("django/__main__.py")
-    if (name in {"manage.py", "django-admin", "django-admin.py"} or django_main) and len(argv) > 1:
+        return None
+    name = os.path.basename(path)
+    if name == "__main__.py":  # python -m <package>
+        name = os.path.basename(os.path.dirname(path))
+    if not name or name.startswith("-"):  # python -c / an interactive interpreter
+        name = "python"
+    if name in _DJANGO_ENTRY_POINTS:
+        if len(argv) < 2:
+            return None
         command = argv[1]
-        if command in _IGNORED_COMMANDS:
+        if command in _IGNORED_COMMANDS or command.startswith(("perfmonitor_", "-")):
             return None
         return f"command:{command}"
     return f"process:{name}"

@@ -3,42 +3,70 @@
 Place it first in ``MIDDLEWARE`` (or right after ``SecurityMiddleware``) so the
 queries of the session and authentication middleware are counted too; the
 system checks warn when it sits below them.
+
+What the request path does: create a capture context, set it in a ContextVar,
+call the rest of the stack, build one record and append it to the buffer.
+No regex, no fingerprinting, no database, no lock. A failure anywhere in here
+is counted and the host's response goes out untouched.
+
+Streaming responses are not read: their iterator is wrapped so that queries
+run while the body streams are attributed to the request, and the record is
+finished when the stream ends or the response is closed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
 
 from perfmonitor.capture import buffer as buffer_module
-from perfmonitor.capture.context import CaptureContext, current
+from perfmonitor.capture.context import CaptureContext, current, suppressed
 from perfmonitor.capture.records import RequestRecord
 from perfmonitor.conf import settings
 
 _perf = time.perf_counter
 UNRESOLVED_ROUTE = "<unresolved>"
+CLIENT_CLOSED_REQUEST = 499  # the client went away before the response (nginx's code)
+
+
+def _begin(request: HttpRequest) -> CaptureContext | None:
+    """A context for this request, or None when it is not captured."""
+    try:
+        if not settings.ENABLED:
+            return None
+        if request.path.startswith(tuple(settings.IGNORE_PATHS)):
+            return None
+        return CaptureContext(settings.MAX_QUERIES_TRACKED_PER_REQUEST)
+    except Exception as exc:
+        buffer_module.buffer.count_internal_error("middleware", exc)
+        return None
 
 
 def _ignored(request: HttpRequest) -> bool:
-    if not settings.ENABLED:
-        return True
-    return request.path.startswith(tuple(settings.IGNORE_PATHS))
+    try:
+        return bool(settings.ENABLED and request.path.startswith(tuple(settings.IGNORE_PATHS)))
+    except Exception:
+        return False
 
 
-def _route_and_view(request: HttpRequest) -> tuple[str, str, bool]:
+def _route_and_view(request: HttpRequest) -> tuple[str, str, str, bool]:
     match = getattr(request, "resolver_match", None)
     if match is None:
-        return UNRESOLVED_ROUTE, "", False
+        return UNRESOLVED_ROUTE, "", "", False
     route = match.route or ""
-    route = "/" + route if not route.startswith("/") else route
+    if route.startswith("^") or route.endswith("$"):  # re_path: keep the pattern, not anchors
+        route = route.removeprefix("^").removesuffix("$").removesuffix(r"\Z")
+    route = route if route.startswith("/") else "/" + route
     func = match.func
     skip = bool(getattr(func, "perfmonitor_ignore", False) or
-                getattr(getattr(func, "cls", None), "perfmonitor_ignore", False))
-    return route, match.view_name or match._func_path, skip
+                getattr(getattr(func, "cls", None), "perfmonitor_ignore", False) or
+                getattr(getattr(func, "view_class", None), "perfmonitor_ignore", False))
+    return route, match._func_path, match.view_name or "", skip
 
 
 def _user_id(request: HttpRequest) -> str:
@@ -62,66 +90,171 @@ class PerformanceMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
             return self.__acall__(request)
-        if _ignored(request):
-            return self.get_response(request)
-        ctx = CaptureContext(settings.MAX_QUERIES_TRACKED_PER_REQUEST)
+        ctx = _begin(request)
+        if ctx is None:
+            return self._call_uncaptured(request)
         token = current.set(ctx)
         wall = time.time()
         start = _perf()
         try:
             response = self.get_response(request)
         except BaseException as exc:
-            ctx.exception = ctx.exception or type(exc).__name__
-            self._finish(request, None, ctx, wall, start)
+            _finish(request, None, ctx, wall, start, exc)
             raise
         finally:
             current.reset(token)
-        return self._finish(request, response, ctx, wall, start)
+        return _finish(request, response, ctx, wall, start)
 
     async def __acall__(self, request: HttpRequest) -> Any:
-        if _ignored(request):
-            return await self.get_response(request)
-        ctx = CaptureContext(settings.MAX_QUERIES_TRACKED_PER_REQUEST)
+        ctx = _begin(request)
+        if ctx is None:
+            return await self._acall_uncaptured(request)
         token = current.set(ctx)
         wall = time.time()
         start = _perf()
         try:
             response = await self.get_response(request)
         except BaseException as exc:
-            ctx.exception = ctx.exception or type(exc).__name__
-            self._finish(request, None, ctx, wall, start)
+            _finish(request, None, ctx, wall, start, exc)
             raise
         finally:
             current.reset(token)
-        return self._finish(request, response, ctx, wall, start)
+        return _finish(request, response, ctx, wall, start)
+
+    def _call_uncaptured(self, request: HttpRequest) -> Any:
+        if not _ignored(request):
+            return self.get_response(request)
+        token = suppressed.set(True)  # an ignored path's queries are not captured either
+        try:
+            return self.get_response(request)
+        finally:
+            suppressed.reset(token)
+
+    async def _acall_uncaptured(self, request: HttpRequest) -> Any:
+        if not _ignored(request):
+            return await self.get_response(request)
+        token = suppressed.set(True)
+        try:
+            return await self.get_response(request)
+        finally:
+            suppressed.reset(token)
 
     def process_exception(self, request: HttpRequest, exception: BaseException) -> None:
+        # Django turns the view's exception into a 500 response below us; this
+        # is where its name is still known.
         ctx = current.get()
         if ctx is not None:
             ctx.exception = type(exception).__name__
 
-    def _finish(self, request: HttpRequest, response: HttpResponseBase | None,
-                ctx: CaptureContext, wall: float, start: float) -> HttpResponseBase | None:
-        try:
-            route, view, skip = _route_and_view(request)
-            if skip:
-                return response
-            record = RequestRecord(
-                method=request.method or "GET", route=route, view=view,
-                path=request.path, query_string=request.META.get("QUERY_STRING", ""),
-                status=response.status_code if response is not None else 500,
-                ts=wall, duration_ms=(_perf() - start) * 1000.0,
-                queries=ctx.queries, overflow=ctx.overflow, query_count=ctx.query_count,
-                query_time_ms=ctx.query_time_ms, exception=ctx.exception,
-                user_id=_user_id(request),
-            )
-            if response is not None and response.streaming:
-                _time_stream(response, record, ctx, start)
-                return response
+
+def _finish(request: HttpRequest, response: HttpResponseBase | None, ctx: CaptureContext,
+            wall: float, start: float, exc: BaseException | None = None) -> Any:
+    try:
+        duration_ms = (_perf() - start) * 1000.0
+        route, view, url_name, skip = _route_and_view(request)
+        if skip:
+            return response
+        if response is not None:
+            status = response.status_code
+        elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
+            status = CLIENT_CLOSED_REQUEST
+        else:
+            status = 500
+        if exc is not None and not ctx.exception and status == 500:
+            ctx.exception = type(exc).__name__
+        record = RequestRecord(
+            method=request.method or "GET", route=route, view=view, url_name=url_name,
+            path=request.path, query_string=request.META.get("QUERY_STRING", ""),
+            status=status, ts=wall, duration_ms=duration_ms,
+            queries=ctx.queries, overflow=ctx.overflow, exception=ctx.exception,
+            user_id=_user_id(request),
+        )
+        if response is not None and response.streaming:
+            _time_stream(response, record, ctx, start)
+        else:
             buffer_module.push(record)
-        except Exception as exc:
-            buffer_module.buffer.count_internal_error("middleware", exc)
-        return response
+    except Exception as error:
+        buffer_module.buffer.count_internal_error("middleware", error)
+    return response
+
+
+class _StreamTimer:
+    """Finishes a streaming request's record exactly once."""
+
+    __slots__ = ("record", "ctx", "start", "done")
+
+    def __init__(self, record: RequestRecord, ctx: CaptureContext, start: float) -> None:
+        self.record = record
+        self.ctx = ctx
+        self.start = start
+        self.done = False
+
+    def finish(self, exc: BaseException | None = None, aborted: bool = False) -> None:
+        if self.done:
+            return
+        self.done = True
+        try:
+            record = self.record
+            record.duration_ms = (_perf() - self.start) * 1000.0
+            if isinstance(exc, asyncio.CancelledError | GeneratorExit):
+                aborted = True
+            elif exc is not None:
+                record.exception = type(exc).__name__
+                record.status = max(record.status, 500)  # headers went out; the body failed
+            record.aborted = aborted
+            buffer_module.push(record)
+        except Exception as error:
+            buffer_module.buffer.count_internal_error("streaming", error)
+
+
+class _SyncStream:
+    def __init__(self, content: Any, timer: _StreamTimer) -> None:
+        self._iterator = iter(content)
+        self._timer = timer
+
+    def __iter__(self) -> _SyncStream:
+        return self
+
+    def __next__(self) -> Any:
+        token = current.set(self._timer.ctx)
+        try:
+            return next(self._iterator)
+        except StopIteration:
+            self._timer.finish()
+            raise
+        except BaseException as exc:
+            self._timer.finish(exc)
+            raise
+        finally:
+            current.reset(token)
+
+    def close(self) -> None:  # called by response.close(): the client may have gone
+        self._timer.finish(aborted=True)
+
+
+class _AsyncStream:
+    def __init__(self, content: Any, timer: _StreamTimer) -> None:
+        self._iterator = aiter(content)
+        self._timer = timer
+
+    def __aiter__(self) -> _AsyncStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        token = current.set(self._timer.ctx)
+        try:
+            return await anext(self._iterator)
+        except StopAsyncIteration:
+            self._timer.finish()
+            raise
+        except BaseException as exc:
+            self._timer.finish(exc)
+            raise
+        finally:
+            current.reset(token)
+
+    def close(self) -> None:
+        self._timer.finish(aborted=True)
 
 
 def _time_stream(response: Any, record: RequestRecord, ctx: CaptureContext,
@@ -129,46 +262,18 @@ def _time_stream(response: Any, record: RequestRecord, ctx: CaptureContext,
     """Finish the record when the stream ends, without reading it ourselves."""
     record.streaming = True
     record.ttfb_ms = record.duration_ms
+    timer = _StreamTimer(record, ctx, start)
+    if getattr(response, "file_to_stream", None) is not None:
+        # FileResponse: replacing its content would disable wsgi.file_wrapper
+        # (sendfile); time it until the server closes it instead.
+        closers = getattr(response, "_resource_closers", None)
+        if closers is None:
+            timer.finish()
+        else:
+            closers.append(timer.finish)
+        return
     content = response.streaming_content
-
-    def done() -> None:
-        record.duration_ms = (_perf() - start) * 1000.0
-        record.query_count = ctx.query_count
-        record.query_time_ms = ctx.query_time_ms
-        buffer_module.push(record)
-
     if getattr(response, "is_async", False):
-        async def agen() -> AsyncIterator[Any]:
-            try:
-                async for chunk in content:
-                    yield chunk
-            except BaseException as exc:
-                record.exception = ctx.exception or type(exc).__name__
-                raise
-            finally:
-                done()
-        response.streaming_content = agen()
+        response.streaming_content = _AsyncStream(content, timer)
     else:
-        def gen() -> Iterator[Any]:
-            try:
-                for chunk in _iterate_in_context(content, ctx):
-                    yield chunk
-            except BaseException as exc:
-                record.exception = ctx.exception or type(exc).__name__
-                raise
-            finally:
-                done()
-        response.streaming_content = gen()
-
-
-def _iterate_in_context(content: Any, ctx: CaptureContext) -> Iterator[Any]:
-    iterator = iter(content)
-    while True:
-        token = current.set(ctx)
-        try:
-            chunk = next(iterator)
-        except StopIteration:
-            return
-        finally:
-            current.reset(token)
-        yield chunk
+        response.streaming_content = _SyncStream(content, timer)

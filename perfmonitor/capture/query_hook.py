@@ -2,8 +2,14 @@
 
 Installed once per connection from ``connection_created`` and on connections
 that already exist when the app is ready. The wrapper only times the call and
-appends (sql, ms) to the current capture context; fingerprinting happens in
-the flusher.
+appends ``(sql, ms, failed)`` to the current capture context; fingerprinting
+happens in the flusher.
+
+The timer goes first in ``execute_wrappers`` (outermost): the host's own
+``with connection.execute_wrapper(...)`` blocks pop the *last* wrapper on exit,
+so appending ours while such a block is open (the first query of a thread
+opens the connection and fires ``connection_created``) would get ours popped
+and leave theirs installed.
 """
 
 from __future__ import annotations
@@ -20,6 +26,22 @@ from perfmonitor.conf import settings
 
 _perf = time.perf_counter
 _process_origin: list[str | None] = []
+
+# Django builds a new SQL string for every query; buffered records would hold
+# one copy each. Interning keeps one copy per distinct statement, so a request
+# costs a few pointers per query in memory. Bounded: cleared when full.
+MAX_INTERNED_SQL = 5000
+_interned: dict[str, str] = {}
+
+
+def intern_sql(sql: str) -> str:
+    canonical = _interned.get(sql)
+    if canonical is not None:
+        return canonical
+    if len(_interned) >= MAX_INTERNED_SQL:
+        _interned.clear()
+    _interned[sql] = sql
+    return sql
 
 
 def _fallback_origin() -> str | None:
@@ -43,31 +65,39 @@ class QueryTimer:
         finally:
             ms = (_perf() - start) * 1000.0
             try:
-                self._record(sql, ms, failed)
-            except Exception as exc:
+                ctx = current.get()
+                if ctx is not None:
+                    ctx.add_query(_statement(sql), ms, failed)
+                else:
+                    _record_standalone(sql, ms, failed)
+            except Exception as exc:  # never raise into the host's query
                 buffer_module.buffer.count_internal_error("query hook", exc)
 
-    @staticmethod
-    def _record(sql: str, ms: float, failed: bool) -> None:
-        ctx = current.get()
-        if ctx is not None:
-            ctx.add_query(sql, ms, failed)
-            return
-        if not settings.ENABLED:
-            return
-        where = origin.get() or _fallback_origin()
-        if where is None:
-            return
-        buffer_module.push(StandaloneQuery(where, sql, ms, failed, time.time()))
+
+def _record_standalone(sql: Any, ms: float, failed: bool) -> None:
+    if not settings.ENABLED:
+        return
+    where = origin.get() or _fallback_origin()
+    if where is None:
+        return
+    buffer_module.push(StandaloneQuery(where, _statement(sql), ms, failed, time.time()))
+
+
+def _statement(sql: Any) -> str:
+    if type(sql) is str:
+        return intern_sql(sql)
+    # psycopg sql.Composed and friends: their repr can hold literal values.
+    return f"<{type(sql).__name__}>"
 
 
 query_timer = QueryTimer()
 
 
 def install(connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
-    """Add the timer to a connection's execute wrappers, once."""
-    if not any(w is query_timer for w in connection.execute_wrappers):
-        connection.execute_wrappers.append(query_timer)
+    """Put the timer first in a connection's execute wrappers, once."""
+    wrappers = connection.execute_wrappers
+    if not any(w is query_timer for w in wrappers):
+        wrappers.insert(0, query_timer)
 
 
 def install_on_existing_connections() -> None:

@@ -9,9 +9,11 @@ Series contract (kind, name, dimension) of the rollups written here:
 =========  ==========================  =====================================
 kind       name                        dimension
 =========  ==========================  =====================================
-request    route template              HTTP method
+request    route template              HTTP method ("OTHER" for non-standard
+                                       methods)
 query      fingerprint                 route ("GET /courses/<int:pk>/") or
-                                       "task:<name>" / "command:<name>"
+                                       "task:<name>" / "command:<name>" /
+                                       "process:<program>"
 task       task name                   ""
 =========  ==========================  =====================================
 
@@ -27,6 +29,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from perfmonitor.capture.context import OTHER_SQL
 from perfmonitor.capture.urls import scrub_url
 from perfmonitor.conf import settings
 
@@ -57,9 +60,27 @@ class Measurement:
             sink.row(self.row_model, self.ts, self.row)
 
 
-def _query_rollups(sink: Sink, queries: list[tuple[str, float, bool]],
-                   overflow: dict[str, list[float]], dimension: str, ts: float,
-                   ) -> tuple[Counter[str], dict[str, float], dict[str, str], list[tuple[str, float]]]:
+Queries = list[tuple[str, float, bool]]
+Overflow = dict[str, list[float]]
+
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE",
+                          "CONNECT"})
+# Transaction control repeats by design (savepoints in loops): never an N+1.
+_NOT_N_PLUS_ONE = ("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT", "SET ")
+
+
+def query_totals(queries: Queries, overflow: Overflow) -> tuple[int, float]:
+    """(query count, total query time in ms) of a capture context's queries."""
+    count = len(queries) + int(sum(slot[0] for slot in overflow.values()))
+    total = sum(ms for _, ms, _ in queries) + sum(slot[1] for slot in overflow.values())
+    return count, total
+
+
+QueryStats = tuple[Counter[str], dict[str, float], dict[str, str], list[tuple[str, float]]]
+
+
+def _query_rollups(sink: Sink, queries: Queries, overflow: Overflow, dimension: str,
+                   ts: float) -> QueryStats:
     """Feed every query into its fingerprint's rollup; return per-fingerprint stats."""
     counts: Counter[str] = Counter()
     totals: dict[str, float] = {}
@@ -74,28 +95,40 @@ def _query_rollups(sink: Sink, queries: list[tuple[str, float, bool]],
         sink.measure("query", fp, dimension, ms, failed, ts)
         if ms >= slow_ms:
             slow.append((fp, ms))
-    for sql, (n, total) in overflow.items():
-        if sql == "<other>":
+    for sql, slot in overflow.items():
+        if sql == OTHER_SQL:
             continue
+        n, total = int(slot[0]), slot[1]
+        failures = int(slot[2]) if len(slot) > 2 else 0
         fp, normalized = sink.fingerprint(sql)
-        counts[fp] += int(n)
+        counts[fp] += n
         totals[fp] = totals.get(fp, 0.0) + total
         sqls[fp] = normalized
-        sink.measure("query", fp, dimension, total / n, False, ts, weight=int(n))
+        # Past the cap only sums are kept: the mean stands for each query.
+        sink.measure("query", fp, dimension, total / n, False, ts, weight=n - failures)
+        if failures:
+            sink.measure("query", fp, dimension, total / n, True, ts, weight=failures)
     return counts, totals, sqls, slow
+
+
+def _n_plus_one(counts: Counter[str], totals: dict[str, float], sqls: dict[str, str],
+                ) -> list[dict[str, Any]]:
+    threshold = settings.N_PLUS_ONE_THRESHOLD
+    return [
+        {"fingerprint": fp, "sql": sqls[fp], "count": n, "total_ms": round(totals[fp], 3)}
+        for fp, n in counts.most_common()
+        if n >= threshold and not sqls[fp].upper().startswith(_NOT_N_PLUS_ONE)
+    ]
 
 
 def _query_detail_rows(sink: Sink, *, counts: Counter[str], totals: dict[str, float],
                        sqls: dict[str, str], slow: list[tuple[str, float]], origin: str,
                        url: str, ts: float, user_id: str = "") -> list[dict[str, Any]]:
-    """Raw rows for slow queries and N+1 hot spots, capped per request."""
+    """Raw rows for N+1 hot spots, then slow queries, at most
+    MAX_QUERY_DETAILS_PER_REQUEST per request. Returns the N+1 hot spots."""
     cap = settings.MAX_QUERY_DETAILS_PER_REQUEST
-    threshold = settings.N_PLUS_ONE_THRESHOLD
-    n_plus_one = [
-        {"fingerprint": fp, "sql": sqls[fp], "count": n,
-         "total_ms": round(totals[fp], 3)}
-        for fp, n in counts.most_common() if n >= threshold
-    ]
+    n_plus_one = _n_plus_one(counts, totals, sqls)
+    flagged = {item["fingerprint"] for item in n_plus_one}
     rows = 0
     for item in n_plus_one:
         if rows >= cap:
@@ -113,7 +146,7 @@ def _query_detail_rows(sink: Sink, *, counts: Counter[str], totals: dict[str, fl
         sink.row("metric", ts, {
             "metric_type": "query", "metric_name": fp, "url": url, "user_id": user_id,
             "duration": round(ms, 3),
-            "metadata": {"origin": origin, "sql": sqls[fp], "n_plus_one": counts[fp] >= threshold,
+            "metadata": {"origin": origin, "sql": sqls[fp], "n_plus_one": fp in flagged,
                          "count": counts[fp], "slow": True},
         })
         rows += 1
@@ -122,6 +155,8 @@ def _query_detail_rows(sink: Sink, *, counts: Counter[str], totals: dict[str, fl
 
 @dataclass(slots=True)
 class RequestRecord:
+    """One served request, built by the middleware; everything costly happens in expand()."""
+
     method: str
     route: str
     view: str
@@ -130,23 +165,25 @@ class RequestRecord:
     status: int
     ts: float
     duration_ms: float
-    queries: list[tuple[str, float, bool]]
-    overflow: dict[str, list[float]]
-    query_count: int
-    query_time_ms: float
+    queries: Queries
+    overflow: Overflow
     exception: str = ""
+    url_name: str = ""
     user_id: str = ""
     streaming: bool = False
     ttfb_ms: float | None = None
+    aborted: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def error(self) -> bool:
-        return bool(self.exception) or self.status >= 500
+        """Server errors only: an Http404 or PermissionDenied is the site working."""
+        return self.status >= 500
 
     def expand(self, sink: Sink) -> None:
-        series = f"{self.method} {self.route}"
-        sink.measure("request", self.route, self.method, self.duration_ms, self.error, self.ts)
+        method = self.method if self.method in HTTP_METHODS else "OTHER"
+        series = f"{method} {self.route}"
+        sink.measure("request", self.route, method, self.duration_ms, self.error, self.ts)
         url = scrub_url(self.path, self.query_string)
         counts, totals, sqls, slow = _query_rollups(
             sink, self.queries, self.overflow, series, self.ts)
@@ -156,55 +193,60 @@ class RequestRecord:
         is_slow = self.duration_ms >= settings.SLOW_API_MS
         if not (self.error or is_slow or n_plus_one or random.random() < settings.SAMPLE_RATE):
             return
+        query_count, query_time_ms = query_totals(self.queries, self.overflow)
+        cap = settings.MAX_QUERY_DETAILS_PER_REQUEST
         metadata: dict[str, Any] = {
-            "method": self.method, "route": self.route, "view": self.view,
-            "status": self.status, "query_count": self.query_count,
-            "query_time_ms": round(self.query_time_ms, 3), "slow": is_slow,
-            "n_plus_one": [{k: v for k, v in item.items() if k != "sql"} for item in n_plus_one],
+            "method": method, "route": self.route, "view": self.view, "url_name": self.url_name,
+            "status": self.status, "query_count": query_count,
+            "query_time_ms": round(query_time_ms, 3), "slow": is_slow,
+            "n_plus_one": [{k: v for k, v in item.items() if k != "sql"}
+                           for item in n_plus_one[:cap]],
         }
+        if self.exception:
+            metadata["exception"] = self.exception
         if self.streaming:
             metadata["streaming"] = True
-            metadata["ttfb_ms"] = self.ttfb_ms
+            metadata["ttfb_ms"] = round(self.ttfb_ms or 0.0, 3)
+            metadata["aborted"] = self.aborted
         metadata.update(self.extra)
         sink.row("metric", self.ts, {
             "metric_type": "request", "metric_name": series, "url": url,
             "user_id": self.user_id, "duration": round(self.duration_ms, 3),
             "metadata": metadata,
-            "error_details": {"exception": self.exception, "status": self.status}
+            "error_details": {"exception": self.exception or "", "status": self.status}
             if self.error else None,
         })
 
 
 @dataclass(slots=True)
 class TaskRecord:
-    """A Celery task (or other unit of background work) with its queries."""
+    """A Celery task (or a block wrapped in ``perfmonitor.capture.track``) with its queries."""
 
     name: str
-    kind: str  # "task" or "command"
+    kind: str  # "task"
     ts: float
     duration_ms: float
-    queries: list[tuple[str, float, bool]]
-    overflow: dict[str, list[float]]
-    query_count: int
-    query_time_ms: float
+    queries: Queries
+    overflow: Overflow
     exception: str = ""
 
     def expand(self, sink: Sink) -> None:
         origin = f"{self.kind}:{self.name}"
-        if self.kind == "task":
-            sink.measure("task", self.name, "", self.duration_ms, bool(self.exception), self.ts)
+        failed = bool(self.exception)
+        sink.measure("task", self.name, "", self.duration_ms, failed, self.ts)
         counts, totals, sqls, slow = _query_rollups(
             sink, self.queries, self.overflow, origin, self.ts)
         _query_detail_rows(sink, counts=counts, totals=totals, sqls=sqls, slow=slow,
                            origin=origin, url="", ts=self.ts)
-        if self.kind == "task" and (self.exception or self.duration_ms >= settings.SLOW_API_MS
-                                    or random.random() < settings.SAMPLE_RATE):
+        if failed or self.duration_ms >= settings.SLOW_API_MS \
+                or random.random() < settings.SAMPLE_RATE:
+            query_count, query_time_ms = query_totals(self.queries, self.overflow)
             sink.row("metric", self.ts, {
                 "metric_type": "task", "metric_name": self.name, "url": "",
                 "duration": round(self.duration_ms, 3),
-                "metadata": {"query_count": self.query_count,
-                             "query_time_ms": round(self.query_time_ms, 3)},
-                "error_details": {"exception": self.exception} if self.exception else None,
+                "metadata": {"origin": origin, "query_count": query_count,
+                             "query_time_ms": round(query_time_ms, 3)},
+                "error_details": {"exception": self.exception} if failed else None,
             })
 
 

@@ -1,60 +1,58 @@
-"""Attribute queries run inside Celery tasks to the task, and time the task."""
+"""Attribute queries run inside Celery tasks to the task, and time the task.
+
+Connected to Celery's own signals (``task_prerun`` / ``task_postrun`` /
+``task_failure``), which fire in the thread that runs the task, for every pool
+and for ``Task.apply()``. A worker process flushes its buffer when it shuts
+down (prefork children exit without running ``atexit``).
+"""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from perfmonitor.capture import buffer as buffer_module
-from perfmonitor.capture.context import CaptureContext, current, suppressed
-from perfmonitor.capture.records import TaskRecord
-from perfmonitor.conf import settings
+from perfmonitor.capture.tracking import Unit
 
-_running: dict[str, tuple[CaptureContext, Any, float, float]] = {}
+# task_id -> its running unit; a failure name noted by task_failure.
+_running: dict[str, Unit] = {}
+_failures: dict[str, str] = {}
 
 
 def task_started(task_id: str | None = None, task: Any = None, **kwargs: Any) -> None:
     try:
-        if not settings.ENABLED or task is None or task_id is None:
+        if task is None or task_id is None:
             return
-        name = getattr(task, "name", "") or ""
-        if name.startswith("perfmonitor."):
-            # perfmonitor's own work is never captured.
-            _running[task_id] = (None, suppressed.set(True), 0.0, 0.0)  # type: ignore[assignment]
-            return
-        ctx = CaptureContext(settings.MAX_QUERIES_TRACKED_PER_REQUEST)
-        _running[task_id] = (ctx, current.set(ctx), time.time(), time.perf_counter())
+        _running[task_id] = Unit(getattr(task, "name", "") or "task").begin()
     except Exception as exc:
         buffer_module.buffer.count_internal_error("task_prerun", exc)
+
+
+def task_failed(task_id: str | None = None, exception: BaseException | None = None,
+                **kwargs: Any) -> None:
+    if task_id in _running and exception is not None:
+        _failures[task_id] = type(exception).__name__
 
 
 def task_finished(task_id: str | None = None, task: Any = None, state: str | None = None,
                   **kwargs: Any) -> None:
     try:
-        entry = _running.pop(task_id or "", None)
-        if entry is None:
+        unit = _running.pop(task_id or "", None)
+        failure = _failures.pop(task_id or "", "")
+        if unit is None:
             return
-        ctx, token, wall, start = entry
-        if ctx is None:
-            suppressed.reset(token)
-            return
-        current.reset(token)
-        buffer_module.push(TaskRecord(
-            name=getattr(task, "name", "") or "task", kind="task", ts=wall,
-            duration_ms=(time.perf_counter() - start) * 1000.0,
-            queries=ctx.queries, overflow=ctx.overflow, query_count=ctx.query_count,
-            query_time_ms=ctx.query_time_ms,
-            exception=ctx.exception or ("" if state in (None, "SUCCESS") else str(state)),
-        ))
+        if not failure and state == "FAILURE":
+            failure = "FAILURE"
+        unit.end(failure)  # RETRY and REJECTED are not failures of the task's code
     except Exception as exc:
         buffer_module.buffer.count_internal_error("task_postrun", exc)
 
 
-def task_failed(task_id: str | None = None, exception: BaseException | None = None,
-                **kwargs: Any) -> None:
-    entry = _running.get(task_id or "")
-    if entry and entry[0] is not None and exception is not None:
-        entry[0].exception = type(exception).__name__
+def flush_on_shutdown(**kwargs: Any) -> None:
+    try:
+        buffer_module.buffer.stop(timeout=2.0)
+        buffer_module.flush_now(health=True)
+    except Exception as exc:
+        buffer_module.buffer.count_internal_error("worker shutdown", exc)
 
 
 def connect() -> None:
@@ -65,3 +63,6 @@ def connect() -> None:
     signals.task_prerun.connect(task_started, dispatch_uid="perfmonitor.task_prerun")
     signals.task_postrun.connect(task_finished, dispatch_uid="perfmonitor.task_postrun")
     signals.task_failure.connect(task_failed, dispatch_uid="perfmonitor.task_failure")
+    signals.worker_process_shutdown.connect(flush_on_shutdown,
+                                            dispatch_uid="perfmonitor.worker_process_shutdown")
+    signals.worker_shutdown.connect(flush_on_shutdown, dispatch_uid="perfmonitor.worker_shutdown")

@@ -1,34 +1,43 @@
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from perfmonitor.health import health_report
 
 
-class Command(BaseCommand):
-    help = "Show the monitor's own health per process: captured, flushed, dropped, errors."
+def _age(seconds: float | None) -> str:
+    return "never" if seconds is None else f"{seconds:.0f}s ago"
 
-    def add_arguments(self, parser: Any) -> None:
+
+class Command(BaseCommand):
+    help = ("Show the monitor's own health per process: captured, flushed, dropped, "
+            "flush errors, buffer size and last flush age.")
+
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", help="Print JSON.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         report = health_report()
+        report.pop("this_process", None)  # this command's own process captures nothing
         if options["json"]:
             self.stdout.write(json.dumps(report, default=str, indent=2))
             return
-        header = f"{'process':32} {'alive':5} {'captured':>10} {'flushed':>10} {'dropped':>8} " \
-                 f"{'errors':>6} {'buffer':>6} {'last flush':>10}"
-        self.stdout.write(header)
+        if not report["processes"]:
+            self.stdout.write("No process has reported yet (the flusher writes its health "
+                              "every few seconds once it has captured something).")
+            return
+        self.stdout.write(f"{'process':32} {'alive':5} {'captured':>10} {'flushed':>10} "
+                          f"{'dropped':>8} {'errors':>6} {'buffer':>6} {'last flush':>11}")
         for p in report["processes"]:
-            age = p["last_flush_age_seconds"]
             self.stdout.write(
                 f"{p['process'][:32]:32} {'yes' if p['alive'] else 'no':5} {p['captured']:>10} "
                 f"{p['flushed']:>10} {p['dropped']:>8} {p['flush_errors']:>6} "
-                f"{p['buffer_size']:>6} {(f'{age:.0f}s ago' if age is not None else '-'):>10}")
+                f"{p['buffer_size']:>6} {_age(p['last_flush_age_seconds']):>11}")
             if p["last_error"]:
                 self.stdout.write(f"    last error: {p['last_error']}")
         totals = report["totals"]
         self.stdout.write(
-            f"live processes: captured {totals['captured']}, flushed {totals['flushed']}, "
-            f"dropped {totals['dropped']}, flush errors {totals['flush_errors']}")
+            f"{report['live_processes']} live process(es): captured {totals['captured']}, "
+            f"flushed {totals['flushed']}, dropped {totals['dropped']}, "
+            f"flush errors {totals['flush_errors']}")
