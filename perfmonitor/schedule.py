@@ -22,6 +22,8 @@ PERIODIC_TASKS: list[Periodic] = [
     Periodic("perfmonitor.prune_old_data", 3600, "Delete data past its retention."),
     Periodic("perfmonitor.compact_rollups", 60, "Merge minute rollups, build hour and day rows."),
     Periodic("perfmonitor.cleanup_stuck_journeys", 60, "Abandon journeys past their timeout."),
+    Periodic("perfmonitor.evaluate_alert_rules", 60, "Evaluate alert rules (one claim per rule "
+             "and minute) and send notifications."),
 ]
 
 

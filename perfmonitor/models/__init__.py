@@ -1,4 +1,10 @@
-from perfmonitor.models.alerts import PerformanceAlert
+from perfmonitor.models.alerts import (
+    AlertEvaluation,
+    AlertRule,
+    MaintenanceWindow,
+    PerformanceAlert,
+    Silence,
+)
 from perfmonitor.models.journeys import UserJourney
 from perfmonitor.models.metrics import (
     MetricRollup,
@@ -6,6 +12,12 @@ from perfmonitor.models.metrics import (
     PerformanceMetric,
     QueryFingerprint,
     WebVital,
+)
+from perfmonitor.models.notifications import (
+    AlertNotification,
+    InAppNotification,
+    NotificationChannel,
+    NotificationDelivery,
 )
 
 __all__ = [
@@ -16,4 +28,12 @@ __all__ = [
     "QueryFingerprint",
     "UserJourney",
     "WebVital",
+    "AlertEvaluation",
+    "AlertNotification",
+    "AlertRule",
+    "InAppNotification",
+    "MaintenanceWindow",
+    "NotificationChannel",
+    "NotificationDelivery",
+    "Silence",
 ]
