@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from perfmonitor.analytics import query
-from perfmonitor.analytics.vitals import VITALS, rate
+from perfmonitor.analytics import assessment, query, scores
+from perfmonitor.analytics.vitals import VITALS
 from perfmonitor.conf import settings
 from perfmonitor.dashboard import charts
 from perfmonitor.dashboard.controls import Controls
@@ -53,17 +53,20 @@ def _request_totals(board: Board, window: query.Window) -> query.SeriesStats:
 
 
 def score(board: Board) -> dict[str, Any]:
-    analyze = optional("perfmonitor.analytics.scores", "analyze_performance")
-    if analyze is None:
-        return {"unavailable": "Scores need perfmonitor.analytics.scores."}
-    analysis = analyze(board.window)
-    value = _get(analysis, "score")
-    parts = []
-    for key, part in (_get(analysis, "breakdown") or _get(analysis, "components") or {}).items():
-        parts.append({"name": key, "score": _get(part, "score"), "weight": _get(part, "weight"),
-                      "detail": _get(part, "detail") or _get(part, "method") or ""})
-    return {"score": value, "parts": parts, "empty": value is None,
+    analysis = scores.analyze_performance(board.window)
+    value = analysis["score"]
+    weights = analysis["weights"]
+    parts = [{"name": PART_LABELS.get(key, key),
+              "score": None if part["score"] is None else part["score"] * 100,
+              "weight": weights.get(key), "used": key in analysis["used"], "detail": part["how"]}
+             for key, part in analysis["parts"].items()]
+    return {"score": value, "low": analysis["low"], "parts": parts, "how": analysis["how"],
+            "empty": value is None, "empty_text": EMPTY,
             "gauge": charts.gauge(value, label="Performance score (0-100)")}
+
+
+PART_LABELS = {"frontend": "Front end (Web Vitals)", "server": "Server (Apdex)",
+               "journeys": "Journeys (Apdex)"}
 
 
 def cards(board: Board) -> dict[str, Any]:
@@ -88,10 +91,15 @@ def _pct(rate_: float | None) -> float | None:
     return None if rate_ is None else rate_ * 100.0
 
 
-def data_open_alert_count() -> int:
+def open_alerts() -> Any:
     from perfmonitor.models import PerformanceAlert
+    from perfmonitor.models.alerts import OPEN_STATES
 
-    return PerformanceAlert.objects.filter(resolved_at__isnull=True).count()
+    return PerformanceAlert.objects.filter(state__in=OPEN_STATES)
+
+
+def data_open_alert_count() -> int:
+    return open_alerts().count()
 
 
 def journey_completion(board: Board) -> tuple[float | None, float | None]:
@@ -103,29 +111,72 @@ def journey_completion(board: Board) -> tuple[float | None, float | None]:
 
 def vitals(board: Board) -> dict[str, Any]:
     page = board.controls.page or None
-    rows = []
-    for name in SCORED_VITALS:
-        spec = VITALS[name]
-        s = query.total("vital", window=board.window, name=name, dimension=page)
-        p75 = s.p75
-        rows.append({"name": name, "unit": spec.unit, "p75": p75, "count": s.count,
-                     "rating": rate(name, p75) if p75 is not None else "",
-                     "good": spec.good, "poor": spec.poor})
-    return {"rows": rows, "empty": not any(r["count"] for r in rows)}
+    pages = assessment.assess_pages(board.window, page)
+    site = (pages[0] if page and pages else assessment.assess_site(board.window))
+    rows = [_vital_row(site["vitals"][name]) for name in SCORED_VITALS]
+    verdict = site["assessment"]
+    page_rows = []
+    for item in sorted(pages, key=lambda p: (_VERDICT_ORDER[p["assessment"]["status"]],
+                                             -p["samples"]))[:10]:
+        page_rows.append({"page": item["page"], "label": item["assessment"]["status"],
+                          "css": _VERDICT_CSS[item["assessment"]["status"]],
+                          "reason": item["assessment"]["reason"],
+                          "url": board.url("page", query=f"url={_q(item['page'])}&"
+                                           f"{board.controls.query_string()}"),
+                          **{name: _vital_row(item["vitals"][name])
+                             for name in ("LCP", "INP", "CLS")}})
+    return {"rows": rows, "pages": page_rows, "empty": not any(r["count"] for r in rows),
+            "assessment": {"label": verdict["status"], "css": _VERDICT_CSS[verdict["status"]],
+                           "detail": verdict["reason"]}}
+
+
+_VERDICT_ORDER = {assessment.FAILED: 0, assessment.NOT_ASSESSABLE: 1, assessment.PASSED: 2}
+_VERDICT_CSS = {assessment.FAILED: "poor", assessment.NOT_ASSESSABLE: "none",
+                assessment.PASSED: "good"}
+
+
+def _vital_row(summary_: dict[str, Any]) -> dict[str, Any]:
+    return {"name": summary_["name"], "unit": summary_["unit"], "p75": summary_["p75"],
+            "count": summary_["samples"], "rating": summary_["rating"] or "",
+            "distribution": None if not summary_["samples"] else {
+                "good": summary_["good"], "needs_improvement": summary_["needs_improvement"],
+                "poor": summary_["poor"]}}
+
+
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 
 def alerts(board: Board) -> dict[str, Any]:
-    from perfmonitor.models import PerformanceAlert
+    items = sorted(open_alerts().select_related("acknowledged_by")[:50],
+                   key=lambda a: (a.acknowledged, SEVERITY_ORDER.get(a.severity, 3),
+                                  -(a.state_since or a.timestamp).timestamp()))[:20]
+    stats_fn = optional("perfmonitor.alerts", "alert_statistics")
+    statistics = ""
+    if stats_fn is not None:
+        try:
+            statistics = _alert_statistics_line(stats_fn(board.window))
+        except ImportError:  # the statistics module is not installed in this version
+            statistics = ""
+    rows = [{"pk": str(a.pk), "severity": a.severity, "message": a.message,
+             "since": a.state_since or a.timestamp, "acknowledged": a.acknowledged,
+             "acknowledged_by": a.acknowledged_by.get_username() if a.acknowledged_by else "",
+             "value": a.actual_value, "threshold": a.threshold, "state": a.state,
+             "silenced": a.silenced or a.in_maintenance,
+             "url": board.url("alert", a.pk), "ack_url": board.url("acknowledge", a.pk)}
+            for a in items]
+    return {"alerts": rows, "statistics": statistics, "empty": not rows,
+            "empty_text": "No open alerts."}
 
-    items = list(PerformanceAlert.objects.filter(resolved_at__isnull=True)
-                 .order_by("-timestamp")[:20])
-    return {"alerts": [{"pk": str(a.pk), "severity": a.severity, "message": a.message,
-                        "since": a.timestamp, "acknowledged": a.acknowledged,
-                        "value": a.actual_value, "threshold": a.threshold,
-                        "state": getattr(a, "state", "firing"),
-                        "url": board.url("alert", a.pk),
-                        "ack_url": board.url("acknowledge", a.pk)} for a in items],
-            "empty": not items}
+
+def _alert_statistics_line(stats_: dict[str, Any]) -> str:
+    parts = []
+    for key, label in (("total", "episodes"), ("fired", "fired")):
+        if stats_.get(key) is not None:
+            parts.append(f"{stats_[key]} {label}")
+    for key, label in (("mtta_seconds", "MTTA"), ("mttr_seconds", "MTTR")):
+        if stats_.get(key) is not None:
+            parts.append(f"{label} {stats_[key] / 60:.1f} min")
+    return " · ".join(parts) + (" in this window" if parts else "")
 
 
 def trends(board: Board) -> dict[str, Any]:
@@ -193,11 +244,28 @@ def bundles(board: Board) -> dict[str, Any]:
 
 
 def insights(board: Board) -> dict[str, Any]:
-    build = optional("perfmonitor.analytics.insights", "insights")
-    if build is None:
-        return {"unavailable": "Insights need perfmonitor.analytics.insights."}
-    items = list(build(board.window))[:10]
-    return {"items": items, "empty": not items}
+    from perfmonitor.analytics.insights import generate_insights
+
+    items = []
+    for finding in generate_insights(board.window, limit=10):
+        target = finding.get("target") or {}
+        link = ""
+        if target.get("fingerprint"):
+            link = board.url("query", target["fingerprint"])
+        elif target.get("route"):
+            link = board.url("route", query=f"name={_q(target['route'])}&"
+                             f"{board.controls.query_string()}")
+        elif target.get("page"):
+            link = board.url("page", query=f"url={_q(target['page'])}&"
+                             f"{board.controls.query_string()}")
+        impact = finding["impact"]
+        items.append({"title": finding["title"], "severity": finding["severity"],
+                      "recommendation": finding["recommendation"], "url": link,
+                      "ms_lost": impact["ms_lost"], "affected": impact["affected"],
+                      "how": impact["how"], "priority": finding.get("priority"),
+                      "rule": finding["rule"]})
+    return {"items": items, "empty": not items,
+            "empty_text": "Nothing to fix in this window: no rule found a problem."}
 
 
 def _get(obj: Any, key: str) -> Any:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from perfmonitor.analytics import query
+from perfmonitor.analytics import assessment, insights, query
 from perfmonitor.analytics.sketch import QuantileSketch
-from perfmonitor.analytics.vitals import VITALS, rate
+from perfmonitor.analytics.vitals import VITALS
 from perfmonitor.dashboard import charts
 from perfmonitor.dashboard.controls import Controls
 from perfmonitor.dashboard.sources import optional
@@ -59,7 +59,8 @@ def route(controls: Controls, name: str, method: str = "") -> dict[str, Any]:
     by_method = query.stats("request", window=window, name=name, dimension=method or None,
                             group_by=("dimension",))
     stats = query.total("request", window=window, name=name, dimension=method or None)
-    queries = []
+    queries: list[dict[str, Any]] = []
+    n_plus_one: list[dict[str, Any]] = []
     if stats.count:
         # Query rollups name their origin "METHOD route" (capture/records.py).
         origins = [f"{m} {name}" for (m,) in by_method]
@@ -69,20 +70,22 @@ def route(controls: Controls, name: str, method: str = "") -> dict[str, Any]:
         ranked = sorted(by_fp.items(), key=lambda kv: -kv[1].sum)[:15]
         sql = dict(QueryFingerprint.objects.filter(fingerprint__in=[k[0] for k, _ in ranked])
                    .values_list("fingerprint", "sql"))
+        hot_spots = [f for f in insights.n_plus_one(window)
+                     if f["evidence"]["route"] == name
+                     and (not method or f["evidence"]["method"] == method)]
+        flagged = {f["evidence"]["fingerprint"] for f in hot_spots}
         per_request = stats.count or 1
         queries = [{"fingerprint": fp, "sql": sql.get(fp, ""), "count": s.count,
                     "per_request": s.count / per_request, "p95": s.p95, "total_ms": s.sum,
-                    "n_plus_one": s.count / per_request >= _n_plus_one_threshold()}
+                    "n_plus_one": fp in flagged}
                    for (fp,), s in ranked]
+        n_plus_one = [{"title": f["title"], "fingerprint": f["evidence"]["fingerprint"],
+                       "per_request": f["evidence"]["queries_per_request"],
+                       "requests": f["evidence"]["requests_affected"],
+                       "ms_lost": f["impact"]["ms_lost"]} for f in hot_spots]
     return {"name": name, "method": method, "stats": stats.as_dict(window),
-            "empty": not stats.count, "queries": queries,
+            "empty": not stats.count, "queries": queries, "n_plus_one": n_plus_one,
             "histogram": histogram(stats.sketch, "ms", f"Latency distribution of {name} (ms)")}
-
-
-def _n_plus_one_threshold() -> int:
-    from perfmonitor.conf import settings
-
-    return settings.N_PLUS_ONE_THRESHOLD
 
 
 def query_detail(controls: Controls, fingerprint: str) -> dict[str, Any]:
@@ -108,14 +111,27 @@ def page(controls: Controls, url: str) -> dict[str, Any]:
     if not url:
         raise BadParameter("url (the page path, e.g. /courses/) is required")
     window = controls.window()
-    rows = []
-    for name, spec in VITALS.items():
-        s = query.total("vital", window=window, name=name, dimension=url)
-        if not s.count and not spec.scored:
-            continue
-        rows.append({"name": name, "unit": spec.unit, "p75": s.p75, "count": s.count,
-                     "rating": rate(name, s.p75) if s.p75 is not None else ""})
-    return {"url": url, "rows": rows, "empty": not any(r["count"] for r in rows)}
+    found = assessment.assess_pages(window, page=url)
+    if not found:
+        return {"url": url, "rows": [], "empty": True}
+    item = found[0]
+    rows = [{"name": name, "unit": v["unit"], "p75": v["p75"], "count": v["samples"],
+             "rating": v["rating"] or ""}
+            for name, v in item["vitals"].items() if v["samples"] or VITALS[name].scored]
+    charts_ = []
+    for name in ("LCP", "INP", "CLS"):
+        points = query.trend("vital", window=window, name=name, dimension=url)
+        if any(s.count for _, s in points):
+            unit = VITALS[name].unit
+            charts_.append({"label": f"{name} p75 ({unit or 'unitless'})",
+                            "svg": charts.line_chart([(f"{name} p75", [(t, s.p75)
+                                                                       for t, s in points])],
+                                                     unit=unit, label=f"{name} p75 on {url}",
+                                                     threshold=VITALS[name].good)})
+    status = item["assessment"]["status"]
+    return {"url": url, "rows": rows, "charts": charts_, "empty": not item["samples"],
+            "assessment": {"label": status, "css": {"passed": "good", "failed": "poor"}.get(
+                status, "none"), "detail": item["assessment"]["reason"]}}
 
 
 def journey(controls: Controls, journey_type: str) -> dict[str, Any]:
@@ -137,9 +153,32 @@ def alert(controls: Controls, alert_pk: str) -> dict[str, Any]:
     from django.core.exceptions import ValidationError
 
     from perfmonitor.models import PerformanceAlert
+    from perfmonitor.models.notifications import NotificationDelivery
 
     try:
-        item = PerformanceAlert.objects.get(pk=alert_pk)
+        item = PerformanceAlert.objects.select_related("rule", "acknowledged_by").get(pk=alert_pk)
     except (PerformanceAlert.DoesNotExist, ValidationError, ValueError) as exc:
         raise NotFound(f"No alert {alert_pk!r}.") from exc
-    return {"alert": item, "timeline": [], "deliveries": [], "empty": False}
+    events = [(item.timestamp, f"condition met ({item.severity})")]
+    if item.fired_at:
+        events.append((item.fired_at, "firing"))
+    if item.acknowledged_at:
+        who = item.acknowledged_by.get_username() if item.acknowledged_by else "someone"
+        events.append((item.acknowledged_at, f"acknowledged by {who}"))
+    if item.resolved_at:
+        reason = item.get_resolution_reason_display() or "resolved"
+        events.append((item.resolved_at, f"{item.state}: {reason}"))
+    deliveries = [
+        {"at": d.started_at, "channel": d.notification.channel.name,
+         "event": d.notification.event, "attempt": d.attempt,
+         "outcome": d.get_outcome_display() + (f" (HTTP {d.status_code})" if d.status_code
+                                               else "") + (f": {d.error[:120]}" if d.error
+                                                           else "")}
+        for d in NotificationDelivery.objects.filter(notification__alert=item)
+        .select_related("notification__channel").order_by("started_at")[:200]]
+    for d in deliveries:
+        events.append((d["at"], f"{d['event']} notification to {d['channel']}, attempt "
+                                f"{d['attempt']}: {d['outcome']}"))
+    timeline = [{"at": at, "text": text} for at, text in sorted(events, key=lambda e: e[0])]
+    return {"alert": item, "state": item.get_state_display(), "timeline": timeline,
+            "deliveries": deliveries, "empty": False}

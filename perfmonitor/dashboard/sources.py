@@ -56,16 +56,14 @@ def report_links(controls: Controls) -> list[dict[str, str]]:
 
 
 def acknowledge_alert(alert_pk: str, user: Any) -> AckOutcome:
-    """Acknowledge through the alerting package (compare-and-set lives there)."""
+    """Acknowledge through the alerting package (its compare-and-set decides)."""
+    from perfmonitor.alerts import acknowledge
     from perfmonitor.models import PerformanceAlert
 
-    ack = optional("perfmonitor.alerts", "acknowledge")
     try:
-        alert = PerformanceAlert.objects.get(pk=alert_pk)
+        alert = PerformanceAlert.objects.only("pk").get(pk=alert_pk)
     except (PerformanceAlert.DoesNotExist, ValidationError, ValueError) as exc:
         raise AlertNotFound(f"No alert {alert_pk!r}.") from exc
-    if ack is None:
-        return AckOutcome(False, "Acknowledging needs the alerting package.")
-    result = ack(alert, user=user)
-    done = bool(getattr(result, "acknowledged", result))
-    return AckOutcome(done, "Acknowledged." if done else "Already acknowledged or resolved.")
+    result = acknowledge(alert.pk, user)
+    return AckOutcome(result.acknowledged, "Acknowledged." if result.acknowledged
+                      else result.reason or "Not acknowledged.")
