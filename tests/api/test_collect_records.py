@@ -8,7 +8,7 @@ import pytest
 
 from perfmonitor.analytics.vitals import rate
 from perfmonitor.capture.buffer import buffer
-from perfmonitor.models import MetricRollup, PerformanceMetric, WebVital
+from perfmonitor.models import MetricRollup, PerformanceMetric, UserJourney, WebVital
 from tests.api.beacons import COLLECT_URL, batch, post, vital
 
 pytestmark = pytest.mark.django_db
@@ -222,3 +222,14 @@ def test_the_openapi_schema_documents_the_collect_endpoint(client):
         "vital", "api", "render", "error", "resource", "memory", "custom", "journey"}
     assert components["VitalEvent"]["required"] == ["type", "name", "value", "id"]
     assert components["JourneyEvent"]["properties"]["journey_id"]["maxLength"] == 64
+
+
+def test_journey_events_reach_the_journeys_module(client):
+    post(client, batch(
+        {"type": "journey", "action": "start", "journey_id": "j-login-1", "journey_type": "login",
+         "ts": 1_000},
+        {"type": "journey", "action": "complete", "journey_id": "j-login-1", "ts": 4_000},
+    ))
+    journey = UserJourney.objects.get(journey_id="j-login-1")
+    assert (journey.journey_type, journey.session_id, journey.status) == (
+        "login", "sess-1", "completed")

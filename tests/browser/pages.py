@@ -6,8 +6,9 @@ import random
 import struct
 import time
 import zlib
+from pathlib import Path
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template import engines
 
 HEAD = """<!doctype html><html><head><meta charset="utf-8"><title>{{ title }}</title>
@@ -99,3 +100,52 @@ HERO = _png(240, 160)
 def slow_image(request: HttpRequest) -> HttpResponse:
     time.sleep(min(float(request.GET.get("delay", 0)), 5000) / 1000)
     return HttpResponse(HERO, content_type="image/png")
+
+
+# Debian's node-react / node-react-dom packages ship React's UMD builds; the React page
+# loads them as classic scripts and hands window.React to the hooks (bindReact).
+REACT_UMD = {"react.js": Path("/usr/share/nodejs/react/umd/react.production.min.js"),
+             "react-dom.js": Path("/usr/share/nodejs/react-dom/umd/react-dom.production.min.js")}
+
+REACT = HEAD + """<div id="root"></div>
+<script src="/browser-tests/vendor/react.js"></script>
+<script src="/browser-tests/vendor/react-dom.js"></script>
+<script type="module">
+{% load static %}
+import { bindReact, useInteractionTracking, usePerformanceScore, useRenderTracking,
+         useUserJourney, useWebVitals } from "{% static 'perfmonitor/react.mjs' %}";
+bindReact(window.React);
+const h = React.createElement;
+function Lessons() {
+  useRenderTracking("LessonList");
+  const vitals = useWebVitals();
+  const score = usePerformanceScore();
+  const track = useInteractionTracking("book_class");
+  const journey = useUserJourney("login");
+  const [booked, setBooked] = React.useState(0);
+  const book = track(() => {
+    const end = performance.now() + 60; while (performance.now() < end) {}
+    setBooked((n) => n + 1);
+  });
+  return h("main", null, h("h1", null, "Lessons this week"),
+    h("button", { id: "start", onClick: () => journey.start({ via: "react" }) }, "Log in"),
+    h("button", { id: "book", onClick: book }, "Book a class"),
+    h("button", { id: "done", onClick: () => journey.complete() }, "Done"),
+    h("p", { id: "journey" }, journey.journeyId || ""),
+    h("p", { id: "fcp" }, vitals.FCP ? "FCP " + Math.round(vitals.FCP.value) : ""),
+    h("p", { id: "score" }, score ? "score " + score.score : ""),
+    h("p", { id: "booked" }, "booked " + booked));
+}
+ReactDOM.createRoot(document.getElementById("root")).render(h(Lessons));
+</script></body></html>"""
+
+
+def react_page(request: HttpRequest) -> HttpResponse:
+    return _render(REACT, request, "React lessons")
+
+
+def react_vendor(request: HttpRequest, name: str) -> HttpResponse:
+    path = REACT_UMD.get(name)
+    if path is None or not path.exists():
+        raise Http404(name)
+    return HttpResponse(path.read_bytes(), content_type="text/javascript")

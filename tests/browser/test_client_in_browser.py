@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from perfmonitor.analytics.vitals import rate
-from perfmonitor.models import MetricRollup, PerformanceMetric, WebVital
+from perfmonitor.models import MetricRollup, PerformanceMetric, UserJourney, WebVital
 from tests.browser.conftest import wait_for
+from tests.browser.pages import REACT_UMD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -108,3 +109,33 @@ def test_a_page_that_shifts_its_layout_reports_cls(live_server, page):
     cls = wait_for(lambda: vitals_of("/browser-tests/shift/", {"CLS"}))["CLS"]
     assert 0.05 < cls.value < 1
     assert cls.rating == rate("CLS", cls.value)
+
+
+@pytest.mark.skipif(not all(p.exists() for p in REACT_UMD.values()),
+                    reason="React UMD builds not installed (apt-get install node-react "
+                           "node-react-dom)")
+def test_react_hooks_report_renders_interactions_journeys_and_show_vitals(live_server, page):
+    page.goto(f"{live_server.url}/browser-tests/react/")
+    painted(page)
+    page.wait_for_selector("#fcp:has-text('FCP')")  # useWebVitals re-rendered with FCP
+    assert page.text_content("#score").startswith("score ")  # usePerformanceScore
+    page.click("#start")
+    journey_id = page.text_content("#journey")
+    assert journey_id
+    page.click("#book")
+    page.click("#book")
+    page.wait_for_selector("#booked:has-text('booked 2')")
+    page.click("#done")
+    page.wait_for_timeout(400)  # journey events are sent within 250 ms
+    leave(page)
+
+    interactions = wait_for(lambda: MetricRollup.objects.filter(
+        kind="custom", name="interaction.book_class").first())
+    assert interactions.count == 2 and interactions.min >= 60
+    renders = wait_for(lambda: list(PerformanceMetric.objects.filter(
+        metric_type="render", metric_name="LessonList")) or None)
+    phases = sorted(r.metadata["phase"] for r in renders)
+    assert phases[0] == "mount" and phases.count("mount") == 1 and "update" in phases
+    journey = wait_for(lambda: UserJourney.objects.filter(journey_id=journey_id).first())
+    assert journey.journey_type == "login"
+    assert journey.status == "completed"

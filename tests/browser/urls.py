@@ -8,4 +8,6 @@ urlpatterns = [
     path("shift/", pages.shifting_page),
     path("data/<int:pk>/", pages.lesson_data),
     path("slow-image/", pages.slow_image),
+    path("react/", pages.react_page),
+    path("vendor/<str:name>", pages.react_vendor),
 ]
