@@ -1,0 +1,362 @@
+"""Collect benchmark: browser events per second accepted and written to PostgreSQL.
+
+    .venv/bin/python -m benchmarks.collect.run [--seconds 15] [--rounds 3] [--profile]
+
+Three measurements, each over several rounds (medians reported):
+
+1. End to end: gunicorn (2 workers) serving the collect API on 127.0.0.1, wrk posting
+   50-event batches over keep-alive connections; each worker's flusher thread writes
+   to PostgreSQL (COPY). "accepted" counts events acknowledged with 202 during the
+   load; "written" counts rows in PostgreSQL divided by the time until the last row
+   landed. CPU seconds per process group say where the machine's time went.
+2. Flusher alone, in this process: the same events as records, expanded and written
+   (raw rows + rollups) by ``flush_now``.
+3. Baseline: the same raw rows written with a plain ``bulk_create``.
+
+--profile adds cProfile tables of the request path and of the flusher.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+EVENTS_PER_BATCH = 50
+TICKS = os.sysconf("SC_CLK_TCK")
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.collect.settings")
+os.environ["BENCH_BACKGROUND_FLUSH"] = "0"  # this process flushes explicitly
+sys.path.insert(0, str(ROOT))
+
+import django  # noqa: E402
+
+
+def ensure_database() -> None:
+    import psycopg
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    with psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432,
+                         user=db["USER"], password=db["PASSWORD"] or None, dbname="postgres",
+                         autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                              [db["NAME"]]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def truncate() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE perfmonitor_performance_metrics, perfmonitor_web_vitals, "
+                       "perfmonitor_metric_rollups")
+
+
+def stored_rows() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT (SELECT count(*) FROM perfmonitor_performance_metrics) + "
+                       "(SELECT count(*) FROM perfmonitor_web_vitals)")
+        return int(cursor.fetchone()[0])
+
+
+# -- CPU accounting from /proc -----------------------------------------------------------------
+def _stat(pid: int) -> tuple[str, int, float] | None:
+    try:
+        data = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    comm = data[data.index("(") + 1:data.rindex(")")]
+    fields = data[data.rindex(")") + 2:].split()
+    return comm, int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def cpu_by_group(gunicorn_pid: int) -> dict[str, float]:
+    groups = {"gunicorn": 0.0, "postgres": 0.0, "wrk": 0.0}
+    stats = {int(p): _stat(int(p)) for p in os.listdir("/proc") if p.isdigit()}
+    for pid, stat in stats.items():
+        if stat is None:
+            continue
+        comm, ppid, cpu = stat
+        if pid == gunicorn_pid or ppid == gunicorn_pid:
+            groups["gunicorn"] += cpu
+        elif comm.startswith("postgres"):
+            groups["postgres"] += cpu
+        elif comm == "wrk":
+            groups["wrk"] += cpu
+    return groups
+
+
+def machine_cpu() -> float:
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    busy = sum(int(v) for i, v in enumerate(fields) if i not in (3, 4))  # minus idle, iowait
+    return busy / TICKS
+
+
+# -- end to end --------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(port: int, workers: int, threads: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "BENCH_BACKGROUND_FLUSH": "1", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "gunicorn", "benchmarks.collect.wsgi:application",
+               "-b", f"127.0.0.1:{port}", "-w", str(workers), "--log-level", "warning",
+               "--worker-class", "gthread", "--threads", str(threads), "--keep-alive", "30"]
+    server = subprocess.Popen(command, cwd=ROOT, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit("gunicorn did not start")
+
+
+def warm_up(port: int, template: str) -> None:
+    import http.client
+
+    for i in range(20):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("POST", "/perfmonitor/api/v1/collect",
+                     template.replace("__SESSION__", f"warm{i}"),
+                     {"Content-Type": "text/plain"})
+        assert conn.getresponse().status == 202
+        conn.close()
+
+
+def run_wrk(port: int, seconds: int, connections: int, template_path: Path) -> dict[str, Any]:
+    done = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+         "-s", str(HERE / "post.lua"), f"http://127.0.0.1:{port}/perfmonitor/api/v1/collect",
+         "--", str(template_path)],
+        capture_output=True, text=True, timeout=seconds + 60, check=False)
+    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk failed: {done.stderr or done.stdout}")
+    return json.loads(line.removeprefix("WRK_JSON "))
+
+
+def end_to_end(args: argparse.Namespace, template: str, template_path: Path) -> dict[str, float]:
+    port = free_port()
+    truncate()
+    server = start_server(port, args.workers, args.threads)
+    try:
+        warm_up(port, template)
+        time.sleep(2)  # the warm-up rows are flushed...
+        baseline_rows = stored_rows()  # ...and not counted
+        cpu_before, machine_before = cpu_by_group(server.pid), machine_cpu()
+        started = time.monotonic()
+        result = run_wrk(port, args.seconds, args.connections, template_path)
+        load_seconds = result["duration_us"] / 1e6
+        accepted = (result["requests"] - result["status_errors"]) * EVENTS_PER_BATCH
+        # Wait for the flushers: rows stop growing once the buffers are drained.
+        last_rows, last_change = -1, time.monotonic()
+        # (A flush of tens of thousands of rows is one COPY transaction: allow long gaps.)
+        while time.monotonic() - last_change < 20 and time.monotonic() - started < 600:
+            rows = stored_rows() - baseline_rows
+            if rows != last_rows:
+                last_rows, last_change = rows, time.monotonic()
+            if rows >= accepted:
+                break
+            time.sleep(0.2)
+        written_at = last_change - started
+        cpu_after, machine_after = cpu_by_group(server.pid), machine_cpu()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    return {
+        "accepted_per_s": accepted / load_seconds,
+        "written_per_s": last_rows / max(written_at, load_seconds),
+        "written": last_rows, "accepted": accepted, "lost": accepted - last_rows,
+        "non_2xx": result["status_errors"], "socket_errors": result["socket_errors"],
+        "p50_ms": result["p50_us"] / 1000, "p99_ms": result["p99_us"] / 1000,
+        "drain_s": max(written_at - load_seconds, 0.0),
+        **{f"cpu_{k}": (cpu_after[k] - cpu_before[k]) / load_seconds for k in cpu_after},
+        "cpu_machine": (machine_after - machine_before) / max(written_at, load_seconds),
+    }
+
+
+# -- in process: flusher and bulk_create baseline ----------------------------------------------
+def build_records(batches: int) -> list[Any]:
+    from benchmarks.collect.beacons import batch
+    from perfmonitor.beacons.records import BeaconContext, BrowserEvent
+    from perfmonitor.beacons.schema import clean_event
+
+    records = []
+    for i in range(batches):
+        body = batch(f"s{i}-{time.monotonic_ns()}")
+        ctx = BeaconContext(session_id=body["session_id"], user_id="", device="desktop",
+                            sample_rate=1.0, received_at=time.time(), page=body["page"])
+        records.extend(BrowserEvent(ctx, clean_event(e)) for e in body["events"])
+    return records
+
+
+def flusher_rate(events: int, profile: cProfile.Profile | None = None) -> float:
+    from perfmonitor.capture import buffer as buffer_module
+
+    records = build_records(events // EVENTS_PER_BATCH)
+    truncate()
+    buffer_module.buffer.reset()
+    for record in records:
+        buffer_module.push(record)
+    start = time.perf_counter()
+    if profile:
+        profile.enable()
+    buffer_module.flush_now()
+    if profile:
+        profile.disable()
+    elapsed = time.perf_counter() - start
+    assert stored_rows() == len(records), "the flusher lost rows"
+    return len(records) / elapsed
+
+
+def bulk_create_rate(events: int) -> float:
+    from django.db import transaction
+
+    from perfmonitor.capture.writer import Sink
+    from perfmonitor.models import PerformanceMetric, WebVital
+
+    sink = Sink()
+    for record in build_records(events // EVENTS_PER_BATCH):
+        record.expand(sink)
+    from datetime import UTC, datetime
+
+    truncate()
+    start = time.perf_counter()
+    with transaction.atomic():
+        for model, key in ((PerformanceMetric, "metric"), (WebVital, "vital")):
+            model.objects.bulk_create(
+                [model(timestamp=datetime.fromtimestamp(ts, tz=UTC), **fields)
+                 for ts, fields in sink.rows[key]], batch_size=1000)
+    elapsed = time.perf_counter() - start
+    return stored_rows() / elapsed
+
+
+def request_profile(batches: int, profile: cProfile.Profile) -> float:
+    from django.test import Client
+
+    from benchmarks.collect.beacons import batch
+    from perfmonitor.capture import buffer as buffer_module
+
+    client = Client()
+    bodies = [json.dumps(batch(f"p{i}")) for i in range(batches)]
+    start = time.perf_counter()
+    profile.enable()
+    for body in bodies:
+        client.post("/perfmonitor/api/v1/collect", body, content_type="text/plain")
+    profile.disable()
+    elapsed = time.perf_counter() - start
+    buffer_module.buffer.reset()
+    return batches * EVENTS_PER_BATCH / elapsed
+
+
+def top(profile: cProfile.Profile, title: str, limit: int = 18) -> str:
+    out = io.StringIO()
+    stats = pstats.Stats(profile, stream=out)
+    stats.sort_stats("tottime").print_stats(limit)
+    return f"\n### {title} (top {limit} by own time)\n" + out.getvalue()
+
+
+def median(rows: list[dict[str, float]], key: str) -> float:
+    return statistics.median(r[key] for r in rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--events", type=int, default=50_000, help="events per in-process round")
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--no-http", action="store_true", help="in-process measurements only")
+    args = parser.parse_args()
+
+    django.setup()
+    ensure_database()
+    RESULTS.mkdir(exist_ok=True)
+    from benchmarks.collect.beacons import batch
+
+    template = json.dumps(batch("__SESSION__"))
+    template_path = RESULTS / "batch.json"
+    template_path.write_text(template)
+    print(f"batch: {EVENTS_PER_BATCH} events, {len(template)} bytes; machine: "
+          f"{os.cpu_count()} cores; PostgreSQL on 127.0.0.1", flush=True)
+
+    e2e = []
+    for n in range(0 if args.no_http else args.rounds):
+        e2e.append(end_to_end(args, template, template_path))
+        print(f"  end-to-end round {n + 1}: " + ", ".join(
+            f"{k}={v:,.1f}" for k, v in e2e[-1].items()), flush=True)
+    flush_rates = [flusher_rate(args.events) for _ in range(args.rounds)]
+    bulk_rates = [bulk_create_rate(args.events) for _ in range(args.rounds)]
+
+    baseline = statistics.median(bulk_rates)
+    flushed = statistics.median(flush_rates)
+    lines = [
+        "",
+        f"| measurement ({args.rounds} rounds, median) | events/s | vs bulk_create |",
+        "|---|---:|---:|",
+        f"| plain bulk_create of the same raw rows (baseline) | {baseline:,.0f} | 1.00 |",
+        f"| flusher in-process: expand + COPY rows + rollups | {flushed:,.0f} | "
+        f"{flushed / baseline:.2f} |",
+    ]
+    if e2e:
+        accepted, written = median(e2e, "accepted_per_s"), median(e2e, "written_per_s")
+        lines += [
+            f"| HTTP accepted (gunicorn {args.workers}x{args.threads} gthread, wrk "
+            f"{args.connections} conns) | {accepted:,.0f} | {accepted / baseline:.2f} |",
+            f"| end to end: posted -> rows in PostgreSQL | {written:,.0f} | "
+            f"{written / baseline:.2f} |",
+            "",
+            f"request latency p50 {median(e2e, 'p50_ms'):.1f} ms, p99 "
+            f"{median(e2e, 'p99_ms'):.1f} ms; non-2xx {sum(r['non_2xx'] for r in e2e):.0f}, "
+            f"socket errors {sum(r['socket_errors'] for r in e2e):.0f}, events lost "
+            f"{sum(r['lost'] for r in e2e):.0f}; drain after load {median(e2e, 'drain_s'):.1f} s",
+            f"CPU cores busy during load: gunicorn {median(e2e, 'cpu_gunicorn'):.2f}, postgres "
+            f"{median(e2e, 'cpu_postgres'):.2f}, wrk {median(e2e, 'cpu_wrk'):.2f}, whole machine "
+            f"{median(e2e, 'cpu_machine'):.2f} of {os.cpu_count()}",
+        ]
+    load = os.getloadavg()[0]
+    lines.append(f"load average at the end: {load:.1f} (other work on the machine skews all rows)")
+    report = "\n".join(lines)
+    if args.profile:
+        request_prof, flush_prof = cProfile.Profile(), cProfile.Profile()
+        request_rate = request_profile(400, request_prof)
+        flush_rate = flusher_rate(args.events, flush_prof)
+        report += (f"\n\nprofiled in-process: request path {request_rate:,.0f} events/s "
+                   f"(one thread, no network), flusher {flush_rate:,.0f} events/s")
+        report += top(request_prof, "request path: 400 batches through the Django test client")
+        report += top(flush_prof, f"flusher: {args.events} events")
+    print(report)
+    (RESULTS / "latest.md").write_text(report + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""Settings of the collect benchmark: PostgreSQL, the collect API and nothing else in the way."""
+
+import os
+
+import dj_database_url
+
+SECRET_KEY = "perfmonitor-collect-benchmark"
+DEBUG = False
+USE_TZ = True
+ALLOWED_HOSTS = ["*"]
+ROOT_URLCONF = "benchmarks.collect.urls"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+DATABASES = {"default": dj_database_url.parse(os.environ.get(
+    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/perfmonitor_bench_collect"))}
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "rest_framework",
+    "drf_spectacular",
+    "django_celery_beat",
+    "perfmonitor",
+]
+MIDDLEWARE = [
+    "perfmonitor.capture.middleware.PerformanceMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
+TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]
+STATIC_URL = "/static/"
+PERFMONITOR = {
+    "BACKGROUND_FLUSH": os.environ.get("BENCH_BACKGROUND_FLUSH", "1") == "1",
+    # Every event becomes a raw row (api/render/custom details are otherwise sampled):
+    # the heaviest case for the writer.
+    "SAMPLE_RATE": 1.0,
+    "BUFFER_SIZE": 400_000,
+    "BATCH_SIZE": 5_000,
+    # The throttle stays on (one cache increment per batch) with a limit the run cannot reach.
+    "COLLECT_THROTTLE_RATE": "1000000/s",
+}

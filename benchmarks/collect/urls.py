@@ -1,0 +1,3 @@
+from django.urls import include, path
+
+urlpatterns = [path("perfmonitor/", include("perfmonitor.urls"))]
