@@ -15,6 +15,7 @@ DEMO_ADMIN_USER / DEMO_ADMIN_PASSWORD change the obvious.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -39,10 +40,8 @@ def say(message: str) -> None:
 
 def _die_with_parent() -> None:
     """Children get SIGTERM if this process dies without cleaning up (Linux)."""
-    try:
+    with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
 
 
 def manage(*args: str, env: dict[str, str]) -> None:

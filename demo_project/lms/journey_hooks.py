@@ -135,18 +135,23 @@ def ensure_started(request: HttpRequest, journey_type: str, first_step: str,
                    metadata: dict[str, Any] | None = None) -> str | None:
     """Continue the running journey of this type, or start one at ``first_step``."""
     journey_id = current(request, journey_type)
-    if journey_id:
-        step(request, journey_type, first_step)
+    if journey_id and step(request, journey_type, first_step):
         return journey_id
     return start(request, journey_type, first_step, metadata)
 
 
 def step(request: HttpRequest, journey_type: str, name: str,
-         metadata: dict[str, Any] | None = None) -> None:
+         metadata: dict[str, Any] | None = None) -> bool:
+    """Mark a step of the running journey; False when there is none to mark."""
     _check_step(journey_type, name)
     journey_id = current(request, journey_type)
-    if journey_id:
-        _call("step", journey_id, name, metadata=metadata)
+    if not journey_id:
+        return False
+    if _call("step", journey_id, name, metadata=metadata) is False:
+        # Ended meanwhile (e.g. abandoned by the timeout cleanup): forget it.
+        _remember(request, journey_type, None)
+        return False
+    return True
 
 
 def complete(request: HttpRequest, journey_type: str, last_step: str | None = None) -> None:

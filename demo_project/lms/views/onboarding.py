@@ -40,10 +40,10 @@ def _application(request: HttpRequest) -> TeacherOnboarding | None:
 
 
 def _render(request: HttpRequest, form: forms.Form, page: str, application: Any,
-            status: int = 200) -> HttpResponse:
+            status: int = 200, error: str = "") -> HttpResponse:
     names = ["profile", *PAGES]
     return render(request, "lms/onboarding.html", {
-        "form": form, "page": page, "application": application,
+        "form": form, "page": page, "application": application, "error": error,
         "position": names.index(page) + 1, "pages": len(names),
     }, status=status)
 
@@ -93,9 +93,8 @@ def _review(request: HttpRequest, application: TeacherOnboarding) -> HttpRespons
         journeys.fail(request, journeys.TEACHER_ONBOARDING, "application_reviewed",
                       "duplicate_teacher")
         request.session.pop(SESSION_KEY, None)
-        form = OnboardingProfileForm()
-        form.add_error(None, "A teacher with this email already teaches here.")
-        return _render(request, form, "profile", None, status=409)
+        return _render(request, OnboardingProfileForm(), "profile", None, status=409,
+                       error="A teacher with this email already teaches here.")
     with transaction.atomic():
         teacher = Teacher.objects.create(
             name=application.name, email=application.email.lower(),
