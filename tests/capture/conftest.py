@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from django.apps import apps
-from django.db import connections, router
+from django.db import OperationalError, connections, router
 
 from perfmonitor.capture import buffer as buffer_module
 from perfmonitor.capture import query_hook
@@ -46,10 +46,17 @@ def stop_flusher() -> Iterator[None]:
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, step: float = 0.05) -> Any:
-    """Poll until predicate() is truthy; fail with a clear message after timeout."""
+    """Poll until predicate() is truthy; fail with a clear message after timeout.
+
+    A read that meets the flusher's open write transaction on in-memory SQLite
+    (shared cache: "database table is locked") is just polled again.
+    """
     deadline = time.monotonic() + timeout
     while True:
-        value = predicate()
+        try:
+            value = predicate()
+        except OperationalError:
+            value = None
         if value:
             return value
         if time.monotonic() > deadline:

@@ -1,0 +1,175 @@
+"""The buffer is bounded, counts what it drops, never raises, and survives a fork."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import tracemalloc
+
+import pytest
+
+from perfmonitor.capture import buffer as buffer_module
+from perfmonitor.capture.buffer import ThreadCounter
+from perfmonitor.capture.records import Measurement, RequestRecord
+from perfmonitor.models import MetricRollup, PerformanceMetric
+from tests.testapp.models import Course
+
+buffer = buffer_module.buffer
+
+
+def measurement(i: int = 0) -> Measurement:
+    return Measurement(kind="custom", name=f"m{i % 7}", value=float(i), ts=1_700_000_000.0)
+
+
+def request_record(i: int = 0) -> RequestRecord:
+    sql = 'SELECT "testapp_course"."id" FROM "testapp_course" WHERE "testapp_course"."id" = %s'
+    return RequestRecord(method="GET", route="/courses/<int:pk>/", view="v", path=f"/courses/{i}/",
+                         query_string="", status=200, ts=1_700_000_000.0, duration_ms=5.0,
+                         queries=[(sql, 0.5, False)] * 10, overflow={})
+
+
+def test_a_full_buffer_drops_and_counts_and_memory_stays_bounded(perf):
+    perf(BUFFER_SIZE=500)
+    for i in range(500):
+        buffer_module.push(request_record(i))
+    assert (len(buffer), buffer.captured, buffer.dropped) == (500, 500, 0)
+
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for i in range(20_000):
+            buffer_module.push(request_record(i))
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert (len(buffer), buffer.captured, buffer.dropped) == (500, 500, 20_000)
+    # 20 000 records held would take megabytes; what grew is loop noise.
+    assert after - before < 64 * 1024
+
+
+@pytest.mark.django_db
+def test_requests_are_served_while_the_buffer_is_full(client, perf):
+    perf(BUFFER_SIZE=2)
+    course = Course.objects.create(title="Physics")
+    for _ in range(5):
+        assert client.get(f"/capture/courses/{course.pk}/").status_code == 200
+    assert (len(buffer), buffer.dropped) == (2, 3)
+
+
+def test_counters_lose_no_update_under_many_threads(perf):
+    perf(BUFFER_SIZE=30_000)
+    threads, per_thread = 8, 6_000
+    barrier = threading.Barrier(threads)
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+
+    def hammer() -> None:
+        barrier.wait()
+        for i in range(per_thread):
+            buffer_module.push(measurement(i))
+            if i % 100 == 0:
+                buffer.count_internal_error("test", RuntimeError("counted"))
+
+    workers = [threading.Thread(target=hammer) for _ in range(threads)]
+    try:
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    finally:
+        sys.setswitchinterval(old_interval)
+
+    assert buffer.captured + buffer.dropped == threads * per_thread
+    assert buffer.captured == len(buffer)
+    assert 30_000 <= len(buffer) <= 30_000 + threads  # each racing thread may append one
+    assert buffer.internal_errors == threads * per_thread // 100
+
+
+def test_thread_counter_keeps_counts_of_finished_threads_and_forgets_their_cells():
+    counter = ThreadCounter()
+    for _ in range(50):
+        t = threading.Thread(target=lambda: [counter.add() for _ in range(10)])
+        t.start()
+        t.join()
+    counter.add()
+    assert counter.value == 501
+    assert len(counter._cells) <= 2  # only live threads keep a cell
+
+
+def test_push_never_raises_into_the_caller(perf):
+    perf(BUFFER_SIZE="not a number")
+    buffer_module.push(measurement())
+    assert buffer.internal_errors == 1
+
+
+@pytest.mark.django_db
+def test_a_record_that_cannot_expand_is_dropped_alone(flush):
+    class Broken:
+        def expand(self, sink):
+            raise ValueError("bad record")
+
+    buffer_module.push(Broken())
+    buffer_module.push(measurement(1))
+    flush()
+    assert MetricRollup.objects.filter(kind="custom").count() == 1
+    assert buffer.internal_errors == 1
+    assert len(buffer) == 0
+
+
+@pytest.mark.django_db
+def test_a_batch_the_database_refuses_is_retried_then_dropped(flush):
+    # A value no database accepts for a float column: not a lost connection, so
+    # it is retried a few times and then given up, not kept forever.
+    buffer_module.push(Measurement(kind="custom", name="bad", value=1.0, ts=1_700_000_000.0,
+                                   row_model="metric",
+                                   row={"metric_type": "custom", "metric_name": "bad",
+                                        "duration": "not a number"}))
+    for attempt in range(1, buffer_module.MAX_DATA_ERROR_ATTEMPTS + 1):
+        assert buffer.flush(force=True) == 0
+        assert buffer.flush_errors == attempt
+    assert len(buffer) == 0
+    assert buffer.dropped == 1
+    assert "not a number" in buffer.last_error
+    buffer_module.push(measurement())
+    assert flush() > 0  # the monitor goes on
+    assert buffer.consecutive_failures == 0
+
+
+@pytest.mark.django_db
+def test_flush_now_writes_everything_and_reports_health(flush):
+    for i in range(25):
+        buffer_module.push(request_record(i))
+    written = flush(health=True)
+    assert written > 0
+    assert PerformanceMetric.objects.filter(metric_type="request").count() == 25
+    stats = buffer.stats()
+    assert (stats["captured"], stats["flushed"], stats["buffer_size"]) == (25, 25, 0)
+    from perfmonitor.models import MonitorHealth
+
+    row = MonitorHealth.objects.get(process=buffer_module.process_name())
+    assert (row.captured, row.flushed, row.dropped) == (25, 25, 0)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_worker_starts_with_an_empty_buffer_of_its_own(perf):
+    perf(BACKGROUND_FLUSH=False)
+    for i in range(10):
+        buffer_module.push(measurement(i))
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a gunicorn / Celery prefork worker
+        try:
+            ok = (len(buffer) == 0 and buffer.captured == 0 and buffer._thread is None)
+            buffer_module.push(measurement())
+            ok = ok and len(buffer) == 1 and buffer.captured == 1
+            os.write(write, b"ok" if ok else b"no")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 2)
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert answer == b"ok"
+    assert len(buffer) == 10  # the parent keeps its own records

@@ -1,0 +1,164 @@
+"""The real flusher thread writes in the background, and rides out a database
+that goes away: the site keeps serving, errors are counted, batches are retried
+with backoff and written once the database is back."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+from django.db import connection, transaction
+
+from perfmonitor.analytics.sketch import RELATIVE_ACCURACY, merge_serialized
+from perfmonitor.capture import buffer as buffer_module
+from perfmonitor.capture.records import RequestRecord
+from perfmonitor.models import MetricRollup, MonitorHealth, PerformanceMetric
+from tests.capture.conftest import wait_for
+from tests.testapp.models import Course
+
+buffer = buffer_module.buffer
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("stop_flusher")]
+
+
+def requests_stored() -> int:
+    return PerformanceMetric.objects.filter(metric_type="request").count()
+
+
+def test_the_background_thread_writes_raw_and_rollup_rows(client, perf):
+    perf(BACKGROUND_FLUSH=True, FLUSH_INTERVAL=0.05)
+    course = Course.objects.create(title="Astronomy")
+
+    for _ in range(3):
+        assert client.get(f"/capture/courses/{course.pk}/").status_code == 200
+
+    wait_for(lambda: buffer.flushed == 3)
+    wait_for(lambda: requests_stored() == 3)
+    assert buffer._thread.name == "perfmonitor-flusher" and buffer._thread.is_alive()
+    wait_for(lambda: sum(MetricRollup.objects.filter(kind="request")
+                         .values_list("count", flat=True)) == 3)
+    assert MetricRollup.objects.filter(kind="query",
+                                       dimension="GET /capture/courses/<int:pk>/").exists()
+    health = wait_for(lambda: MonitorHealth.objects.filter(
+        process=buffer_module.process_name(), flushed=3).first())
+    assert health.flush_errors == 0 and health.last_flush_at is not None
+
+
+def test_a_full_batch_wakes_the_flusher_before_its_interval(perf):
+    perf(BACKGROUND_FLUSH=True, FLUSH_INTERVAL=60, BATCH_SIZE=5)
+    records = [RequestRecord(method="GET", route="/r/", view="v", path="/r/", query_string="",
+                             status=200, ts=time.time(), duration_ms=1.0, queries=[],
+                             overflow={}) for _ in range(6)]
+    buffer_module.push(records[0])  # starts the thread, which now sleeps for a minute
+    for record in records[1:]:
+        buffer_module.push(record)
+    wait_for(lambda: requests_stored() == 6, timeout=20)
+
+
+def test_partial_rollups_of_several_flushes_merge_to_the_right_quantiles(perf):
+    perf(BACKGROUND_FLUSH=True, FLUSH_INTERVAL=0.05)
+    rng = random.Random(7)
+    durations = [rng.lognormvariate(3.0, 1.0) for _ in range(3000)]
+    minute = (time.time() // 60) * 60 + 1
+    for wave in range(3):  # three flushes: three partial rows of one series and minute
+        for value in durations[wave::3]:
+            buffer_module.push(RequestRecord(
+                method="GET", route="/report/", view="v", path="/report/", query_string="",
+                status=200, ts=minute, duration_ms=value, queries=[], overflow={}))
+        expected = 1000 * (wave + 1)
+        wait_for(lambda: len(buffer) == 0 and buffer.flushed == expected)  # noqa: B023
+
+    rows = list(MetricRollup.objects.filter(kind="request", name="/report/"))
+    assert len(rows) >= 3
+    assert sum(r.count for r in rows) == 3000
+    assert min(r.min for r in rows) == pytest.approx(min(durations))
+    assert max(r.max for r in rows) == pytest.approx(max(durations))
+    sketch = merge_serialized(r.sketch for r in rows)
+    ordered = sorted(durations)
+    for q in (0.5, 0.75, 0.9, 0.95, 0.99):
+        exact = ordered[int(q * (len(ordered) - 1))]
+        assert sketch.quantile(q) == pytest.approx(exact, rel=RELATIVE_ACCURACY * 1.01)
+
+
+def _backoff_gaps() -> list[float]:
+    attempts = list(buffer.failed_attempts)
+    return [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+
+
+def _assert_outage_handled(client, url: str) -> None:
+    """While the database refuses the flusher: the site serves, errors are counted,
+    the records wait, and retries back off."""
+    for _ in range(5):
+        assert client.get(url).status_code == 200
+    wait_for(lambda: buffer.flush_errors >= 4, timeout=20)
+    assert buffer.flushed == 1
+    assert len(buffer) == 5
+    assert buffer.dropped == 0
+    assert buffer.stats()["consecutive_failures"] >= 4
+    gaps = _backoff_gaps()
+    assert gaps[-1] > 2 * gaps[0], gaps  # exponential, not every interval
+
+
+def _assert_recovered() -> None:
+    wait_for(lambda: buffer.flushed == 6, timeout=30)
+    wait_for(lambda: requests_stored() == 6)
+    assert buffer.consecutive_failures == 0
+    assert buffer.flushed == 6
+    assert time.time() - buffer.last_flush_at < 30
+    health = wait_for(lambda: MonitorHealth.objects.filter(
+        process=buffer_module.process_name(), flushed=6).first(), timeout=15)
+    assert health.flush_errors >= 4 and health.last_error
+
+
+def admin_connection():
+    """A connection to the server's maintenance database, outside Django."""
+    import psycopg
+
+    params = connection.get_connection_params()
+    params["dbname"] = "postgres"
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    return psycopg.connect(**params, autocommit=True)
+
+
+@pytest.mark.postgres
+def test_postgres_refusing_connections_during_flush(client, perf):
+    name = connection.settings_dict["NAME"]
+    perf(BACKGROUND_FLUSH=True, FLUSH_INTERVAL=0.05)
+    course = Course.objects.create(title="Biology")
+    url = f"/capture/courses/{course.pk}/"
+    assert client.get(url).status_code == 200
+    wait_for(lambda: requests_stored() == 1)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        own_pid = cursor.fetchone()[0]
+    with admin_connection() as admin:
+        # The server refuses new connections to the test database and drops the
+        # flusher's open one; this test's own connection (serving the host's
+        # requests) stays.
+        admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = %s AND pid <> %s", [name, own_pid])
+        try:
+            _assert_outage_handled(client, url)
+            assert "OperationalError" in buffer.last_error
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+    _assert_recovered()
+
+
+def test_sqlite_locked_by_another_writer_during_flush(client, perf):
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite locking")
+    perf(BACKGROUND_FLUSH=True, FLUSH_INTERVAL=0.05)
+    course = Course.objects.create(title="Ceramics")
+    url = f"/capture/courses/{course.pk}/"
+    assert client.get(url).status_code == 200
+    wait_for(lambda: requests_stored() == 1)
+
+    with transaction.atomic():  # this connection writes and holds the database
+        Course.objects.create(title="Dance")
+        _assert_outage_handled(client, url)
+        assert "locked" in buffer.last_error
+    _assert_recovered()
