@@ -132,4 +132,5 @@ if not admin.site.is_registered(PerformanceAlert):
         list_filter = ["severity", "acknowledged", ("timestamp", admin.DateFieldListFilter)]
         search_fields = ["message", "alert_id"]
 
+from perfmonitor.alerts import admin as _alerts_admin  # noqa: E402,F401  (alerting)
 from perfmonitor.dashboard import admin as _dashboard_admin  # noqa: E402,F401  (the dashboard)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from perfmonitor.api import views_health, views_journeys
+from perfmonitor.api import views_alerts, views_health, views_journeys
 from perfmonitor.api.collect import CollectView
 from perfmonitor.api.schema import PerfmonitorSchemaView
 
@@ -16,4 +16,18 @@ urlpatterns = [
     path("journeys", views_journeys.JourneyListView.as_view(), name="journeys"),
     path("journeys/<str:journey_id>", views_journeys.JourneyDetailView.as_view(),
          name="journey-detail"),
+    path("alerts", views_alerts.AlertList.as_view(), name="alerts"),
+    path("alerts/statistics", views_alerts.AlertStatistics.as_view(), name="alert-statistics"),
+    path("alerts/rules", views_alerts.AlertRuleList.as_view(), name="alert-rules"),
+    path("alerts/rules/preview", views_alerts.UnsavedRulePreview.as_view(),
+         name="alert-rule-preview-unsaved"),
+    path("alerts/rules/<uuid:pk>", views_alerts.AlertRuleDetail.as_view(), name="alert-rule"),
+    path("alerts/rules/<uuid:pk>/preview", views_alerts.AlertRulePreview.as_view(),
+         name="alert-rule-preview"),
+    path("alerts/silences", views_alerts.SilenceList.as_view(), name="alert-silences"),
+    path("alerts/silences/<uuid:pk>", views_alerts.SilenceDetail.as_view(),
+         name="alert-silence"),
+    path("alerts/<uuid:pk>", views_alerts.AlertDetail.as_view(), name="alert"),
+    path("alerts/<uuid:pk>/acknowledge", views_alerts.AlertAcknowledge.as_view(),
+         name="alert-acknowledge"),
 ]
