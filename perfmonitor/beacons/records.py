@@ -170,6 +170,24 @@ def endpoint_name(url: str, page_url: str) -> str:
     return path[:255]
 
 
+_api_urls: dict[tuple[str, str], tuple[str, str]] = {}
+_api_urls_allowlist: list[Any] = []
+
+
+def api_urls(url: str, page_url: str) -> tuple[str, str]:
+    """(stored URL, series name) of an API call; memoized: pages call the same endpoints."""
+    global _api_urls_allowlist
+    allowlist = settings.URL_QUERY_ALLOWLIST
+    if allowlist is not _api_urls_allowlist or len(_api_urls) > 10_000:
+        _api_urls.clear()  # settings changed (or the cache is full): start over
+        _api_urls_allowlist = allowlist
+    key = (url, page_url)
+    found = _api_urls.get(key)
+    if found is None:
+        found = _api_urls[key] = (scrub_absolute_url(url), endpoint_name(url, page_url))
+    return found
+
+
 def _keep_detail(slow: bool, failed: bool) -> bool:
     return slow or failed or random.random() < settings.SAMPLE_RATE
 
@@ -180,7 +198,7 @@ def _expand_api(record: BrowserEvent, sink: Sink) -> None:
     status = event["status"]
     failed = status >= 400 or status == 0 or event.get("failed", False)
     method = event["method"]
-    name = endpoint_name(event["url"], event.get("page") or ctx.page)
+    stored_url, name = api_urls(event["url"], event.get("page") or ctx.page)
     duration = event["duration"]
     sink.measure("api", name, method, duration, failed, ctx.received_at)
     slow = duration >= settings.SLOW_API_MS
@@ -191,7 +209,7 @@ def _expand_api(record: BrowserEvent, sink: Sink) -> None:
     for extra in ("size", "cache", "failed"):
         if extra in event:
             meta[extra] = event[extra]
-    record._row(sink, "api", name, scrub_absolute_url(event["url"]), duration, meta,
+    record._row(sink, "api", name, stored_url, duration, meta,
                 {"status": status, "failed": bool(event.get("failed"))} if failed else None)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -199,17 +200,79 @@ def _json_type(value: Any) -> str:
             int: "a number", float: "a number"}.get(type(value), type(value).__name__)
 
 
-def clean_fields(fields: tuple[Field, ...], data: dict[str, Any], out: dict[str, Any]) -> None:
-    for field in fields:
-        value = data.get(field.name)
+def _fast_check(field: Field) -> Callable[[Any], Any]:
+    """A checker for the common case; anything unusual goes to _check for the exact message."""
+    kind = field.kind
+    if kind in (NUMBER, INTEGER):
+        low = -math.inf if field.minimum is None else field.minimum
+        high = math.inf if field.maximum is None else field.maximum
+        if kind == INTEGER:
+            def check_integer(value: Any) -> Any:
+                if type(value) is int and low <= value <= high:
+                    return value
+                return _check(field, value)
+            return check_integer
+
+        def check_number(value: Any) -> Any:
+            # NaN fails every comparison and infinities fail the bounds: both fall through.
+            if (type(value) is float or type(value) is int) and low <= value <= high < math.inf:
+                return value
+            return _check(field, value)
+        return check_number
+    if kind == STRING:
+        choices = frozenset(field.choices)
+        limit = field.max_length
+
+        def check_string(value: Any) -> Any:
+            if type(value) is str and (value in choices if choices else len(value) <= limit):
+                return value
+            return _check(field, value)
+        return check_string
+    if kind == BOOLEAN:
+        def check_boolean(value: Any) -> Any:
+            if value is True or value is False:
+                return value
+            return _check(field, value)
+        return check_boolean
+    return lambda value: _check(field, value)
+
+
+Plan = tuple[tuple[str, bool, Callable[[Any], Any], Field], ...]
+
+
+def _plan(fields: tuple[Field, ...]) -> Plan:
+    return tuple((f.name, f.required, _fast_check(f), f) for f in fields)
+
+
+_EVENT_PLANS: dict[str, Plan] = {kind: _plan(COMMON_FIELDS[1:] + fields)
+                                 for kind, fields in EVENT_FIELDS.items()}
+_PLANS: dict[int, Plan] = {id(BATCH_FIELDS): _plan(BATCH_FIELDS)}
+
+
+def _missing(field: Field, data: dict[str, Any]) -> Invalid:
+    if field.name in data:
+        article = "an" if field.kind[0] in "aeiou" else "a"
+        return Invalid(f"{field.name} must be {article} {field.kind}, not null")
+    return Invalid(f"{field.name} is required")
+
+
+def _apply(plan: Plan, data: dict[str, Any], out: dict[str, Any]) -> None:
+    get = data.get
+    for name, required, check, field in plan:
+        value = get(name)
         if value is None:
-            if field.required:
-                if field.name in data:
-                    raise Invalid(f"{field.name} must be a{'n' if field.kind[0] in 'aeiou' else ''}"
-                                  f" {field.kind}, not null")
-                raise Invalid(f"{field.name} is required")
+            if required:
+                raise _missing(field, data)
             continue  # an optional null is the same as an absent key
-        out[field.name] = _check(field, value)
+        out[name] = check(value)
+
+
+def clean_fields(fields: tuple[Field, ...], data: dict[str, Any], out: dict[str, Any]) -> None:
+    """Check ``fields`` of ``data`` into ``out``; raises Invalid naming the first problem."""
+    plan = _PLANS.get(id(fields))
+    if plan is None:
+        plan = _PLANS[id(fields)] = _plan(fields)
+    _apply(plan, data, out)
 
 
 def clean_event(event: Any) -> dict[str, Any]:
@@ -217,14 +280,13 @@ def clean_event(event: Any) -> dict[str, Any]:
     if type(event) is not dict:
         raise Invalid(f"event must be an object, not {_json_type(event)}")
     kind = event.get("type")
-    fields = EVENT_FIELDS.get(kind) if type(kind) is str else None
-    if fields is None:
+    plan = _EVENT_PLANS.get(kind) if type(kind) is str else None
+    if plan is None:
         if kind is None:
             raise Invalid("type is required")
         raise Invalid(f"type must be one of {', '.join(EVENT_TYPES)}")
     out: dict[str, Any] = {"type": kind}
-    clean_fields(COMMON_FIELDS[1:], event, out)
-    clean_fields(fields, event, out)
+    _apply(plan, event, out)
     if kind == "vital":
         _check_vital(out)
     elif kind == "api":
