@@ -137,7 +137,7 @@ def _reasons(definition: JourneyDefinition, window: Window) -> dict[str, list[di
                     .values_list("status", "abandonment_reason").annotate(n=Count("pk"))
                     .order_by("-n"))
     out: dict[str, list[dict[str, Any]]] = {"abandoned": [], "failed": []}
-    totals = Counter()
+    totals: Counter[str] = Counter()
     for status, _reason, n in rows:
         totals[status] += n
     for status, reason, n in rows:
