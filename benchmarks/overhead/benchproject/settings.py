@@ -1,0 +1,82 @@
+"""Settings of the overhead benchmark's tiny site; the profile comes from BENCH_PROFILE.
+
+Every profile shares one base (lean middleware, persistent database connections,
+DEBUG off) and adds only what that monitor's documentation tells a user to add.
+``bare`` and ``placebo`` are configured identically: their difference in a run is
+the noise floor.
+"""
+
+import os
+
+PROFILES = ("bare", "placebo", "perfmonitor", "django-silk", "django-prometheus", "sentry-sdk")
+PROFILE = os.environ.get("BENCH_PROFILE", "bare")
+if PROFILE not in PROFILES:
+    raise RuntimeError(f"BENCH_PROFILE={PROFILE!r} is not one of {', '.join(PROFILES)}")
+
+SECRET_KEY = "overhead-benchmark"
+DEBUG = False  # DEBUG keeps every query in memory: no production site runs with it
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+ROOT_URLCONF = "benchproject.urls"
+WSGI_APPLICATION = "benchproject.wsgi.application"
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "benchapp",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
+TEMPLATES = [{
+    "BACKEND": "django.template.backends.django.DjangoTemplates",
+    "DIRS": [], "APP_DIRS": True,
+    "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+}]
+STATIC_URL = "/static/"
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": os.environ.get("BENCH_DB_NAME", "bench_overhead"),
+        "USER": os.environ.get("BENCH_DB_USER", "postgres"),
+        "HOST": os.environ.get("BENCH_DB_HOST", "127.0.0.1"),
+        "PORT": os.environ.get("BENCH_DB_PORT", "5432"),
+        # Persistent connections, as production sites run: one backend per worker
+        # thread for the whole run, so its CPU can be read from /proc.
+        "CONN_MAX_AGE": None,
+    }
+}
+LOGGING = {"version": 1, "disable_existing_loggers": False,
+           "root": {"handlers": [], "level": "WARNING"}}
+
+if PROFILE == "perfmonitor":
+    # README "Install in your project": the app, the middleware at the top, its URLs
+    # (benchproject/urls.py). PERFMONITOR is left at its defaults (SAMPLE_RATE 0.1).
+    INSTALLED_APPS.append("perfmonitor")
+    MIDDLEWARE.insert(0, "perfmonitor.capture.middleware.PerformanceMiddleware")
+
+elif PROFILE == "django-silk":
+    # silk's README: the app, SilkyMiddleware, its URLs; default configuration.
+    INSTALLED_APPS.append("silk")
+    MIDDLEWARE.insert(0, "silk.middleware.SilkyMiddleware")
+
+elif PROFILE == "django-prometheus":
+    # django-prometheus's README: Before first, After last, the database wrapper.
+    INSTALLED_APPS.append("django_prometheus")
+    MIDDLEWARE.insert(0, "django_prometheus.middleware.PrometheusBeforeMiddleware")
+    MIDDLEWARE.append("django_prometheus.middleware.PrometheusAfterMiddleware")
+    DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
+
+elif PROFILE == "sentry-sdk":
+    import sentry_sdk
+    from sentry_sdk.integrations.django import DjangoIntegration
+
+    # Every transaction is sent, to the local sink run.py starts (it discards them).
+    sentry_sdk.init(
+        dsn=os.environ.get("BENCH_SENTRY_DSN", "http://public@127.0.0.1:9/1"),
+        integrations=[DjangoIntegration()],
+        traces_sample_rate=1.0,
+    )

@@ -1,0 +1,57 @@
+"""Drive a URL with Debian's wrk (a separate process) and parse its report."""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+LUA = Path(__file__).resolve().parent / "report.lua"
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    non_2xx: int  # responses with status >= 400, wrk's definition
+    socket_errors: int  # connect, read, write errors and timeouts
+    wrk_cpu_s: float  # the load generator's own CPU, for the machine-load bookkeeping
+
+
+def wrk_path() -> str:
+    path = shutil.which("wrk")
+    if path is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+    return path
+
+
+def run_wrk(url: str, *, seconds: float, connections: int, threads: int) -> LoadResult:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(
+        [wrk_path(), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+         "--timeout", "10s", "-s", str(LUA), url],
+        capture_output=True, text=True, timeout=seconds + 60, check=False,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+    data = json.loads(line.removeprefix("WRK_JSON "))
+    errors = data["errors"]
+    secs = data["duration_us"] / 1e6
+    lat = data["latency_us"]
+    return LoadResult(
+        requests=data["requests"], seconds=secs, rps=data["requests"] / secs,
+        p50_ms=lat["p50"] / 1000, p90_ms=lat["p90"] / 1000, p99_ms=lat["p99"] / 1000,
+        max_ms=lat["max"] / 1000, non_2xx=errors["status"],
+        socket_errors=errors["connect"] + errors["read"] + errors["write"] + errors["timeout"],
+        wrk_cpu_s=(after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
+    )

@@ -1,0 +1,140 @@
+"""CPU time of process trees and of the whole machine, read from /proc.
+
+Times are in seconds. A process's ``utime + stime`` covers all its threads (the
+perfmonitor flusher thread included); ``cutime + cstime`` of a parent grows when
+it reaps a child, so a tree's total stays right when a worker is replaced.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class ProcTimes:
+    pid: int
+    ppid: int
+    own: float  # utime + stime, seconds
+    children: float  # cutime + cstime of reaped children, seconds
+
+
+def read_times(pid: int) -> ProcTimes | None:
+    """Times of one process, or None when it no longer exists."""
+    return read_times_path(f"/proc/{pid}/stat", pid)
+
+
+def read_times_path(path: str, pid: int) -> ProcTimes | None:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read().decode("ascii", "replace")
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    fields = data[data.rindex(")") + 2:].split()
+    utime, stime, cutime, cstime = (int(v) for v in fields[11:15])
+    return ProcTimes(pid, int(fields[1]), (utime + stime) / TICKS, (cutime + cstime) / TICKS)
+
+
+def thread_times(pid: int) -> float:
+    """CPU seconds of a process's threads other than its main thread (flushers, transports)."""
+    total = 0.0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return 0.0
+    for tid in tids:
+        if int(tid) == pid:
+            continue
+        times = read_times_path(f"/proc/{pid}/task/{tid}/stat", int(tid))
+        if times is not None:
+            total += times.own
+    return total
+
+
+def children_of(parent: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        times = read_times(int(entry))
+        if times is not None and times.ppid == parent:
+            found.append(times.pid)
+    return found
+
+
+@dataclass
+class TreeSnapshot:
+    """A parent and its live children: their own times plus the parent's reaped ones."""
+
+    parent: int
+    own: dict[int, float] = field(default_factory=dict)
+    reaped: float = 0.0
+    threads: dict[int, float] = field(default_factory=dict)  # children's non-main threads
+
+    @classmethod
+    def take(cls, parent: int) -> TreeSnapshot:
+        snap = cls(parent)
+        root = read_times(parent)
+        if root is None:
+            return snap
+        snap.own[parent] = root.own
+        snap.reaped = root.children
+        for pid in children_of(parent):
+            times = read_times(pid)
+            if times is not None:
+                snap.own[pid] = times.own
+                snap.threads[pid] = thread_times(pid)
+        return snap
+
+    def total(self) -> float:
+        return sum(self.own.values()) + self.reaped
+
+
+def tree_cpu_between(start: TreeSnapshot, end: TreeSnapshot) -> float:
+    """CPU seconds the tree used between two snapshots (replaced children included)."""
+    return end.total() - start.total()
+
+
+def thread_cpu_between(start: TreeSnapshot, end: TreeSnapshot) -> float:
+    """CPU seconds of the children's background threads, for children alive at both ends."""
+    return sum(end.threads[pid] - start.threads[pid] for pid in end.threads
+               if pid in start.threads)
+
+
+@dataclass
+class PidSetSnapshot:
+    """Own times of a set of unrelated processes (PostgreSQL backends of one database)."""
+
+    own: dict[int, float] = field(default_factory=dict)
+
+    @classmethod
+    def take(cls, pids: set[int]) -> PidSetSnapshot:
+        snap = cls()
+        for pid in pids:
+            times = read_times(pid)
+            if times is not None:
+                snap.own[pid] = times.own
+        return snap
+
+
+def pidset_cpu_between(start: PidSetSnapshot, end: PidSetSnapshot) -> tuple[float, int]:
+    """CPU seconds between snapshots, and how many processes vanished (their time is lost).
+
+    A process only in ``end`` started inside the window: all its time counts.
+    """
+    used = 0.0
+    for pid, value in end.own.items():
+        used += value - start.own.get(pid, 0.0)
+    vanished = sum(1 for pid in start.own if pid not in end.own)
+    return used, vanished
+
+
+def machine_busy() -> float:
+    """CPU seconds all cores spent working since boot (user, nice, system, irq, softirq)."""
+    with open("/proc/stat", encoding="ascii") as handle:
+        parts = handle.readline().split()
+    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in parts[1:8])
+    return (user + nice + system + irq + softirq) / TICKS
