@@ -51,6 +51,9 @@ def flush_on_shutdown(**kwargs: Any) -> None:
     try:
         buffer_module.buffer.stop(timeout=2.0)
         buffer_module.flush_now(health=True)
+        from django.db import connections
+
+        connections.close_all()  # this thread's; the process is going away
     except Exception as exc:
         buffer_module.buffer.count_internal_error("worker shutdown", exc)
 

@@ -93,6 +93,8 @@ class Sink:
 
     def measure(self, kind: str, name: str, dimension: str, value: float, error: bool,
                 ts: float, weight: int = 1) -> None:
+        if not math.isfinite(value):  # NaN / infinity would poison every aggregate
+            return
         key = (kind, name[:255], dimension[:255], int(ts // 60) * 60)
         partial = self.partials.get(key)
         if partial is None:
@@ -180,7 +182,9 @@ _RULES = {key: _column_rules(model) for key, model in ROW_MODELS.items()}
 def _clean_row(model_key: str, row: dict[str, Any]) -> dict[str, Any]:
     text, json_fields = _RULES[model_key]
     for name, value in row.items():
-        if name in text and isinstance(value, str):
+        if isinstance(value, float) and not math.isfinite(value):
+            row[name] = None
+        elif name in text and isinstance(value, str):
             row[name] = _clean_text(value, text[name])
         elif name in json_fields and value is not None:
             row[name] = _clean_json(value)
