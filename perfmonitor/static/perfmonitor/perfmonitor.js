@@ -750,7 +750,8 @@
       if (c.captureApi) { safe(wrapFetch)(); safe(wrapXHR)(); safe(watchApiResources)(); }
       if (c.captureErrors) safe(watchErrors)();
     }
-    if (state.queue.length) schedule(0);  // events recorded before init
+    if (!state.sampled) state.queue.length = 0;  // events recorded before init
+    else if (state.queue.length) schedule(0);
     return api;
   }
 
