@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from html import escape
 
+from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 Point = tuple[datetime, float | None]
@@ -22,6 +23,11 @@ PAD_L, PAD_R, PAD_T, PAD_B = 48, 12, 12, 26
 
 
 def _fmt(value: float, unit: str = "") -> str:
+    if unit == "B":
+        for suffix, scale in (("MB", 1e6), ("kB", 1e3)):
+            if abs(value) >= scale:
+                return f"{value / scale:.1f} {suffix}"
+        return f"{value:.0f} B"
     if unit == "%":
         text = f"{value:.1f}"
     elif abs(value) >= 1000 and unit in ("ms", "B"):
@@ -64,19 +70,26 @@ def _axes(y_max: float, unit: str, x_labels: Sequence[tuple[float, str]]) -> lis
                f'y2="{H - PAD_B}"/>')
     out.append(f'<line class="pm-axis" x1="{PAD_L}" x2="{PAD_L}" y1="{PAD_T}" '
                f'y2="{H - PAD_B}"/>')
-    for x, text in x_labels:
-        out.append(f'<text class="pm-tick" x="{x:.1f}" y="{H - 8}" text-anchor="middle">'
+    for index, (x, text) in enumerate(x_labels):
+        anchor = "start" if index == 0 else "end" if index == len(x_labels) - 1 else "middle"
+        out.append(f'<text class="pm-tick" x="{x:.1f}" y="{H - 8}" text-anchor="{anchor}">'
                    f"{escape(text)}</text>")
     return out
 
 
 def _time_label(moment: datetime, span_seconds: float) -> str:
-    return moment.strftime("%H:%M") if span_seconds <= 2 * 86400 else moment.strftime("%d %b")
+    local = timezone.localtime(moment) if timezone.is_aware(moment) else moment
+    return local.strftime("%H:%M") if span_seconds <= 2 * 86400 else local.strftime("%d %b")
 
 
 def line_chart(series: Sequence[tuple[str, Sequence[Point]]], *, unit: str, label: str,
-               threshold: float | None = None) -> SafeString:
-    """One polyline per named series over time; gaps where a bucket had no data."""
+               threshold: float | None = None, bridge_gaps: bool = True) -> SafeString:
+    """One polyline per named series over time, a dot (with its tooltip) per bucket.
+
+    Buckets without data have no value; with ``bridge_gaps`` the line joins the
+    buckets around them (sparse traffic still reads as a trend, and the dots
+    show where the data is), otherwise the line breaks.
+    """
     values = [v for _, pts in series for _, v in pts if v is not None]
     if threshold is not None:
         values.append(threshold)
@@ -106,7 +119,7 @@ def line_chart(series: Sequence[tuple[str, Sequence[Point]]], *, unit: str, labe
         dots = []
         for moment, value in points:
             if value is None:
-                if segments[-1]:
+                if segments[-1] and not bridge_gaps:
                     segments.append([])
                 continue
             x, y = xy(moment, value)
@@ -171,4 +184,17 @@ def gauge(score: float | None, *, label: str) -> SafeString:
     body.append(f'<text class="pm-tick" x="{cx - r}" y="{cy + 14}" text-anchor="middle">0</text>')
     body.append(f'<text class="pm-tick" x="{cx + r}" y="{cy + 14}" '
                 f'text-anchor="middle">100</text>')
+    return _svg(width, height, label, body)
+
+
+def funnel(bars: Sequence[tuple[str, float, str]], *, label: str) -> SafeString:
+    """A compact horizontal funnel: one bar per step, width = journeys that reached it."""
+    width, row = 220, 12
+    height = row * len(bars) + 2
+    top = max((v for _, v, _ in bars), default=0.0) or 1.0
+    body = []
+    for i, (_, value, tip) in enumerate(bars):
+        w = max(1.0, (width - 2) * value / top) if value else 0.0
+        body.append(f'<path class="pm-bar" d="M1,{i * row + 1} h{w:.1f} v{row - 3} h{-w:.1f} z">'
+                    f"<title>{escape(tip)}</title></path>")
     return _svg(width, height, label, body)

@@ -103,10 +103,22 @@ def data_open_alert_count() -> int:
 
 
 def journey_completion(board: Board) -> tuple[float | None, float | None]:
-    analyze = optional("perfmonitor.journeys", "analyze_journey")
-    if analyze is None:
-        return None, None
-    return None, None
+    """Completed / ended journeys, this window and the previous one, in percent.
+
+    Reads the journey rollups that ``perfmonitor.journeys.journey_metric``
+    reads, all types at once (one query per window instead of one per type).
+    """
+    def rate(window: query.Window) -> float | None:
+        endings = query.stats("journey", window=window, dimension=JOURNEY_ENDINGS,
+                              group_by=("dimension",))
+        ended = sum(s.count for s in endings.values())
+        done = endings.get(("completed",))
+        return 100.0 * done.count / ended if ended and done else (0.0 if ended else None)
+
+    return rate(board.window), rate(board.window.previous())
+
+
+JOURNEY_ENDINGS = ("completed", "abandoned", "failed")
 
 
 def vitals(board: Board) -> dict[str, Any]:
@@ -169,14 +181,12 @@ def alerts(board: Board) -> dict[str, Any]:
 
 
 def _alert_statistics_line(stats_: dict[str, Any]) -> str:
-    parts = []
-    for key, label in (("total", "episodes"), ("fired", "fired")):
-        if stats_.get(key) is not None:
-            parts.append(f"{stats_[key]} {label}")
+    parts = [f"{stats_['fired']} fired", f"{stats_['acknowledged']} acknowledged",
+             f"{stats_['resolved']} resolved"]
     for key, label in (("mtta_seconds", "MTTA"), ("mttr_seconds", "MTTR")):
         if stats_.get(key) is not None:
             parts.append(f"{label} {stats_[key] / 60:.1f} min")
-    return " · ".join(parts) + (" in this window" if parts else "")
+    return "In this window: " + " · ".join(parts)
 
 
 def trends(board: Board) -> dict[str, Any]:
@@ -190,7 +200,7 @@ def trends(board: Board) -> dict[str, Any]:
         [("p50", [(t, s.p50) for t, s in points]), ("p95", [(t, s.p95) for t, s in points])],
         unit="ms", label="Server latency p50 / p95 (ms)")
     throughput = charts.line_chart(
-        [("requests/min", [(t, s.count / minutes if s.count else None) for t, s in points])],
+        [("requests/min", [(t, s.count / minutes) for t, s in points])],
         unit="/min", label="Throughput (requests per minute)")
     errors = charts.line_chart(
         [("error rate", [(t, _pct(s.error_rate)) for t, s in points])],
@@ -223,24 +233,67 @@ def _q(value: str) -> str:
 
 
 def journeys(board: Board) -> dict[str, Any]:
-    analyze = optional("perfmonitor.journeys", "analyze_journey")
-    if analyze is None:
-        return {"unavailable": "Journey analysis needs perfmonitor.journeys.analyze_journey."}
-    return {"empty": True}
+    from perfmonitor.journeys import analyze_journey, journey_types
+
+    active = query.stats("journey", window=board.window, dimension="started",
+                         group_by=("name",))
+    rows = []
+    for key, definition in journey_types().items():
+        if not active.get((key,)):
+            continue  # nothing started in the window: skip the analysis
+        analysis = analyze_journey(key, board.window)
+        rows.append(journey_row(board, key, definition.label, analysis))
+    rows.sort(key=lambda r: -r["started"])
+    return {"rows": rows, "empty": not rows}
+
+
+def journey_row(board: Board, key: str, label: str, analysis: dict[str, Any]) -> dict[str, Any]:
+    counts, steps = analysis["counts"], analysis["funnel"]["steps"]
+    bottleneck = analysis["bottleneck"]
+    ended = analysis["funnel"]["ended"]
+    bars = [(s["label"], float(s["reached"]),
+             f"{s['label']}: {s['reached']} of {ended} reached"
+             + (f" ({s['step_conversion'] * 100:.0f} % of the step before)"
+                if s["step_conversion"] is not None else "")) for s in steps]
+    return {"key": key, "label": label, "started": counts["started"],
+            "completed": counts["completed"], "ended": counts["ended"],
+            "completion_rate": analysis["rates"]["completion_rate"],
+            "p75_ms": analysis["duration"]["p75_ms"],
+            "target_ms": analysis["duration"]["target_ms"],
+            "apdex": analysis["apdex"]["score"],
+            "bottleneck": bottleneck["step"] if bottleneck else "",
+            "bottleneck_reason": bottleneck["reason"] if bottleneck else "",
+            "url": board.url("journey", key),
+            "funnel_chart": charts.funnel(bars, label=f"{label} funnel") if ended else None}
+
+
+BUNDLE_PARTS = ("js_transfer", "css_transfer")
+BUNDLE_CHART_PAGES = 3
 
 
 def bundles(board: Board) -> dict[str, Any]:
+    """JS + CSS transfer per page (p75 of each, summed) against the budget, and over time."""
     page = board.controls.page or None
-    grouped = query.stats("resource", window=board.window, name=page,
-                          dimension=("js_transfer", "css_transfer"),
+    grouped = query.stats("resource", window=board.window, name=page, dimension=BUNDLE_PARTS,
                           group_by=("name", "dimension"))
     pages: dict[str, float] = {}
     for (name, _), s in grouped.items():
         pages[name] = pages.get(name, 0.0) + (s.p75 or 0.0)
     budget = settings.BUNDLE_SIZE_BYTES
-    rows = [{"page": name, "bytes": size, "over": size > budget}
-            for name, size in sorted(pages.items(), key=lambda kv: -kv[1])[:10]]
-    return {"rows": rows, "budget": budget, "empty": not rows}
+    ranked = sorted(pages.items(), key=lambda kv: -kv[1])
+    rows = [{"page": name, "bytes": size, "over": size > budget} for name, size in ranked[:10]]
+    series = []
+    for name, _ in ranked[:BUNDLE_CHART_PAGES]:
+        parts = [query.trend("resource", window=board.window, name=name, dimension=part)
+                 for part in BUNDLE_PARTS]
+        points = []
+        for buckets in zip(*parts, strict=True):
+            values = [s.p75 for _, s in buckets if s.count]
+            points.append((buckets[0][0], sum(values) if values else None))
+        series.append((name, points))
+    chart = charts.line_chart(series, unit="B", label="JS + CSS transfer per page (bytes)",
+                              threshold=float(budget)) if series else None
+    return {"rows": rows, "budget": budget, "chart": chart, "empty": not rows}
 
 
 def insights(board: Board) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from perfmonitor.analytics.sketch import QuantileSketch
 from perfmonitor.analytics.vitals import VITALS
 from perfmonitor.dashboard import charts
 from perfmonitor.dashboard.controls import Controls
-from perfmonitor.dashboard.sources import optional
 
 
 class NotFound(LookupError):
@@ -135,18 +134,44 @@ def page(controls: Controls, url: str) -> dict[str, Any]:
 
 
 def journey(controls: Controls, journey_type: str) -> dict[str, Any]:
-    get_definition = optional("perfmonitor.journeys.definitions", "get_definition")
-    if get_definition is None:
-        raise NotFound("Journeys are not installed.")
+    from perfmonitor.journeys import JourneyError, analyze_journey, get_definition
+
     try:
         definition = get_definition(journey_type)
-    except LookupError as exc:
+    except JourneyError as exc:
         raise NotFound(str(exc)) from exc
-    except Exception as exc:
-        raise NotFound(str(exc)) from exc
-    analyze = optional("perfmonitor.journeys", "analyze_journey")
-    return {"definition": definition, "analysis": None if analyze is None else None,
-            "empty": True}
+    analysis = analyze_journey(journey_type, controls.window())
+    counts, funnel_ = analysis["counts"], analysis["funnel"]
+    bottleneck = analysis["bottleneck"]
+    steps = [{"name": s["name"], "label": s["label"], "reached": s["reached"],
+              "conversion": s["step_conversion"], "median_ms": s["median_ms"],
+              "p75_ms": s["p75_ms"], "target_ms": s["target_ms"],
+              "over": s["over_target"] is not None and s["over_target"] > 1}
+             for s in funnel_["steps"]]
+    bars = [(s["label"], float(s["reached"]), f"{s['label']}: {s['reached']} of "
+             f"{funnel_['ended']} ended journeys reached it") for s in funnel_["steps"]]
+    timings = [(s["label"], s["median_ms"] or 0.0, f"{s['label']}: median "
+                f"{charts._fmt(s['median_ms'] or 0, 'ms')}, target "
+                f"{charts._fmt(s['target_ms'], 'ms')}") for s in funnel_["steps"]]
+    reasons = [{"status": status, **r} for status, items in analysis["reasons"].items()
+               for r in items]
+    return {
+        "key": journey_type, "label": definition.label, "target_ms": definition.target_ms,
+        "step_count": len(definition.steps), "started": counts["started"],
+        "completed": counts["completed"], "abandoned": counts["abandoned"],
+        "failed": counts["failed"], "in_progress": counts["in_progress"],
+        "completion_rate": analysis["rates"]["completion_rate"],
+        "apdex": analysis["apdex"]["score"], "p75_ms": analysis["duration"]["p75_ms"],
+        "bottleneck": bottleneck["step"] if bottleneck else "",
+        "bottleneck_reason": bottleneck["reason"] if bottleneck else "",
+        "steps": steps, "reasons": reasons, "sample": analysis["sample"],
+        "funnel_chart": charts.bar_chart(bars, unit="", label=f"{definition.label} funnel")
+        if funnel_["ended"] else None,
+        "timing_chart": charts.bar_chart(timings, unit="ms",
+                                         label=f"{definition.label} median step time (ms)")
+        if funnel_["ended"] else None,
+        "empty": not counts["started"],
+    }
 
 
 def alert(controls: Controls, alert_pk: str) -> dict[str, Any]:

@@ -7,8 +7,9 @@ its error instead of taking the whole page down with it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -17,11 +18,21 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
+from perfmonitor.analytics import query
+from perfmonitor.capture.context import capture_suppressed
 from perfmonitor.dashboard import data
 from perfmonitor.dashboard.controls import Controls
 
 logger = logging.getLogger("perfmonitor")
 POLL_SECONDS = 30
+
+
+@contextlib.contextmanager
+def reading() -> Iterator[None]:
+    """The dashboard's own reads: not captured as the host's queries (they would show up
+    as N+1 hot spots of the admin), and the rollup watermarks read once per render."""
+    with capture_suppressed(), query.pinned_marks():
+        yield
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,8 @@ def overview(request: HttpRequest, site: AdminSite) -> HttpResponse:
         return _bad_request(str(exc))
     board = panels.Board(controls, request=request, site_name=site.name)
     context = _page_context(request, site, controls, "Performance dashboard", [])
-    context["panels"] = board.render_all()
+    with panels.reading():
+        context["panels"] = board.render_all()
     return TemplateResponse(request, TEMPLATES + "overview.html", context)
 
 
@@ -93,7 +94,9 @@ def panel(request: HttpRequest, site: AdminSite, panel: str) -> HttpResponse:
     except _BadControls as exc:
         return _bad_request(str(exc))
     board = panels.Board(controls, request=request, site_name=site.name)
-    context = {"panel": board.render(panel), "controls": controls,
+    with panels.reading():
+        rendered = board.render(panel)
+    context = {"panel": rendered, "controls": controls,
                "can_acknowledge": can_acknowledge_alerts(request.user)}
     return TemplateResponse(request, TEMPLATES + "panel.html", context)
 
@@ -103,7 +106,8 @@ def _drilldown(request: HttpRequest, site: AdminSite, title: str, template: str,
     _require_view(request)
     try:
         controls = _controls(request)
-        data = build(controls)
+        with panels.reading():
+            data = build(controls)
     except _BadControls as exc:
         return _bad_request(str(exc))
     except drilldowns.NotFound as exc:
@@ -163,8 +167,9 @@ def acknowledge(request: HttpRequest, site: AdminSite, alert_pk: str) -> HttpRes
         raise Http404(str(exc)) from exc
     if getattr(request, "htmx", False):
         board = panels.Board(controls, request=request, site_name=site.name)
-        context = {"panel": board.render("alerts", notice=outcome.message), "controls": controls,
-                   "can_acknowledge": True}
+        with panels.reading():
+            rendered = board.render("alerts", notice=outcome.message)
+        context = {"panel": rendered, "controls": controls, "can_acknowledge": True}
         return TemplateResponse(request, TEMPLATES + "panel.html", context)
     url = reverse("admin:perfmonitor_dashboard_changelist", current_app=site.name)
     return redirect(f"{url}?{controls.query_string()}", permanent=False)

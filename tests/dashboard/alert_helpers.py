@@ -38,9 +38,15 @@ def bundle_rule() -> AlertRule:
     return rule
 
 
-def change_an_alert_state(page: str = "/courses/") -> PerformanceAlert:
+def change_an_alert_state(page: str = "/courses/", minutes_ahead: int = 1) -> PerformanceAlert:
     """A page ships a bundle over budget; the engine's run for the next minute fires it."""
     ship_a_large_bundle(page)
+    return evaluate_bundle_rule(page, minutes_ahead)
+
+
+def evaluate_bundle_rule(page: str, minutes_ahead: int = 1) -> PerformanceAlert:
+    """One engine run; returns the page's firing episode."""
     rule = bundle_rule()
-    evaluate_rules(now=timezone.now() + timedelta(minutes=1), rules=[rule])
+    # One evaluation per rule and minute: a second story in the same test uses a later minute.
+    evaluate_rules(now=timezone.now() + timedelta(minutes=minutes_ahead), rules=[rule])
     return PerformanceAlert.objects.get(rule=rule, labels__page=page, state="firing")

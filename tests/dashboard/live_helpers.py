@@ -24,8 +24,11 @@ def redis_layer_url() -> str:
 
 
 def redis_channel_layers() -> dict:
+    # redis-py 8 reads with a 5 s socket timeout by default, which cuts channels_redis's
+    # blocking receive on an idle socket (every idle dashboard would drop every 5 s).
+    host = {"address": redis_layer_url(), "socket_timeout": None}
     return {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                        "CONFIG": {"hosts": [redis_layer_url()], "expiry": 10}}}
+                        "CONFIG": {"hosts": [host], "expiry": 10}}}
 
 
 def session_cookie(user) -> bytes:  # type: ignore[no-untyped-def]

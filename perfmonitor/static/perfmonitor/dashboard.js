@@ -47,7 +47,10 @@
         delete pending[id];
         var current = document.getElementById(id);
         if (current) {
-          htmx.ajax("GET", current.dataset.src, { target: "#" + id, swap: "outerHTML" });
+          // The panel is the request's source: htmx keeps one request in flight (and one
+          // queued) per source, so panels refreshed together do not cancel each other.
+          htmx.ajax("GET", current.dataset.src,
+                    { source: "#" + id, target: "#" + id, swap: "outerHTML" });
         }
       }, 200);
     }
