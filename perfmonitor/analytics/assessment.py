@@ -11,9 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from perfmonitor.analytics.query import SeriesStats, Window, stats
+from perfmonitor.analytics.query import SeriesStats, Window, prepare_sketches, stats
 from perfmonitor.analytics.scores import vital_score
-from perfmonitor.analytics.vitals import CORE_WEB_VITALS, GOOD, NEEDS_IMPROVEMENT, POOR, VITALS, rate
+from perfmonitor.analytics.vitals import (
+    CORE_WEB_VITALS,
+    GOOD,
+    NEEDS_IMPROVEMENT,
+    POOR,
+    VITALS,
+    rate,
+)
 
 PASSED = "passed"
 FAILED = "failed"
@@ -57,6 +64,7 @@ def verdict(ratings: dict[str, str | None]) -> dict[str, Any]:
 def assess_pages(window: Window, page: str | None = None) -> list[dict[str, Any]]:
     """Every page with vitals in the window: per-vital summary and the CWV verdict."""
     grouped = stats("vital", window=window, dimension=page, group_by=("dimension", "name"))
+    prepare_sketches(grouped.values())
     pages: dict[str, dict[str, SeriesStats]] = {}
     for (path, name), s in grouped.items():
         if name in VITALS:
@@ -73,6 +81,7 @@ def assess_pages(window: Window, page: str | None = None) -> list[dict[str, Any]
 def assess_site(window: Window) -> dict[str, Any]:
     """Site-wide p75 and shares per vital, the site's verdict and the page tally."""
     site = stats("vital", window=window, name=list(VITALS), group_by=("name",))
+    prepare_sketches(site.values())
     vitals = {name: vital_summary(name, site.get((name,))) for name in VITALS}
     assessment = verdict({name: vitals[name]["rating"] for name in CORE_WEB_VITALS})
     return {"assessment": assessment, "vitals": vitals}

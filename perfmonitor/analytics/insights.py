@@ -34,7 +34,7 @@ from django.db.models import Count, IntegerField, Sum
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 
-from perfmonitor.analytics.query import SeriesStats, Window, stats
+from perfmonitor.analytics.query import SeriesStats, Window, prepare_sketches, stats
 from perfmonitor.analytics.vitals import GOOD, VITALS, rate
 from perfmonitor.conf import settings
 from perfmonitor.models import PerformanceMetric, QueryFingerprint
@@ -110,9 +110,10 @@ def _excess_rule(kind: str, rule: str, threshold: float, group_by: tuple[str, ..
                  describe: Callable[[tuple, SeriesStats], tuple[str, str, dict[str, str]]],
                  window: Window) -> list[dict[str, Any]]:
     findings = []
-    for key, s in stats(kind, window=window, group_by=group_by).items():
-        if s.count < MIN_COUNT or s.max is None or s.max <= threshold:
-            continue
+    candidates = {key: s for key, s in stats(kind, window=window, group_by=group_by).items()
+                  if s.count >= MIN_COUNT and s.max is not None and s.max > threshold}
+    prepare_sketches(candidates.values())
+    for key, s in candidates.items():
         p95 = s.p95
         if p95 is None or p95 <= threshold:
             continue
@@ -167,6 +168,7 @@ def slow_renders(window: Window) -> list[dict[str, Any]]:
 
 def poor_vitals(window: Window) -> list[dict[str, Any]]:
     grouped = stats("vital", window=window, group_by=("dimension", "name"))
+    prepare_sketches(grouped.values())
     findings = []
     for (page, name), s in grouped.items():
         spec = VITALS.get(name)

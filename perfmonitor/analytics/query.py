@@ -39,10 +39,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import numpy as np
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from perfmonitor.analytics.sketch import QuantileSketch, merge_serialized
+from perfmonitor.analytics.sketch import QuantileSketch, SketchView, grouped_views
 from perfmonitor.conf import settings
 from perfmonitor.models import MetricRollup
 
@@ -113,6 +114,8 @@ class SeriesStats:
 
     Sketches are kept serialized and merged on first use: a caller that only
     needs counts (ranking by total time, error rates) never pays for them.
+    ``sketch`` is a read-only :class:`SketchView` (quantiles, count_at_most,
+    excess_over), the merge of every row added.
     """
 
     __slots__ = ("count", "sum", "errors", "min", "max", "_blobs", "_sketch")
@@ -125,8 +128,8 @@ class SeriesStats:
         self.errors = errors
         self.min = min
         self.max = max
-        self._blobs: list[bytes] = []
-        self._sketch = sketch
+        self._blobs: list[bytes] = [sketch.to_bytes()] if sketch is not None else []
+        self._sketch: SketchView | None = None
 
     def add_row(self, count: int, total: float, errors: int, low: float | None,
                 high: float | None, blob: bytes | memoryview | None) -> None:
@@ -138,7 +141,8 @@ class SeriesStats:
         if high is not None and (self.max is None or high > self.max):
             self.max = high
         if blob:
-            self._blobs.append(bytes(blob))
+            self._blobs.append(blob if isinstance(blob, bytes) else bytes(blob))
+            self._sketch = None
 
     def merge(self, other: SeriesStats) -> None:
         self.count += other.count
@@ -148,17 +152,15 @@ class SeriesStats:
             self.min = other.min
         if other.max is not None and (self.max is None or other.max > self.max):
             self.max = other.max
-        self._blobs.extend(other._blobs)
-        if other._sketch is not None:
-            self.sketch.merge(other._sketch)
+        if other._blobs:
+            self._blobs.extend(other._blobs)
+            self._sketch = None
 
     @property
-    def sketch(self) -> QuantileSketch:
-        if self._blobs or self._sketch is None:
-            merged = merge_serialized(self._blobs)
-            if self._sketch is not None:
-                merged.merge(self._sketch)
-            self._sketch, self._blobs = merged, []
+    def sketch(self) -> SketchView:
+        if self._sketch is None:
+            self._sketch = SketchView.from_blobs(self._blobs) if self._blobs else \
+                SketchView(np.empty(0, np.int64), np.empty(0), 0.0)
         return self._sketch
 
     @property
@@ -224,6 +226,21 @@ class SeriesStats:
 
     def __repr__(self) -> str:
         return f"<SeriesStats n={self.count} errors={self.errors} sum={self.sum:g}>"
+
+
+def prepare_sketches(items: Iterable[SeriesStats]) -> None:
+    """Merge the sketches of many SeriesStats in one vectorized pass.
+
+    Call it before reading quantiles of many groups (trend buckets, pages,
+    routes); reading them one by one gives the same numbers, slower.
+    """
+    pending = [s for s in items if s._sketch is None and s._blobs]
+    if not pending:
+        return
+    groups = [i for i, s in enumerate(pending) for _ in s._blobs]
+    blobs = [blob for s in pending for blob in s._blobs]
+    for s, view in zip(pending, grouped_views(groups, blobs, len(pending)), strict=True):
+        s._sketch = view
 
 
 # -- watermarks ------------------------------------------------------------------------------
@@ -450,6 +467,7 @@ def trend(kind: str, *, window: Window, name: Names = None, dimension: Names = N
             entry = buckets[slot] = SeriesStats()
         entry.add_row(row[4], row[5], row[6], row[7], row[8], row[9])
     n_slots = max(1, math.ceil(window.span.total_seconds() / seconds))
+    prepare_sketches(buckets.values())
     return [(window.start + step * i, buckets.get(i, SeriesStats())) for i in range(n_slots)]
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from perfmonitor.analytics.query import SeriesStats, Window, stats
+from perfmonitor.analytics.query import SeriesStats, Window, prepare_sketches, stats
 from perfmonitor.analytics.vitals import VITALS
 from perfmonitor.conf import settings
 
@@ -76,6 +76,7 @@ def apdex_t_for(route: str) -> float:
 def frontend_part(window: Window) -> dict[str, Any]:
     site = stats("vital", window=window, name=[n for n, s in VITALS.items() if s.scored],
                  group_by=("name",))
+    prepare_sketches(site.values())
     weights = settings.VITAL_WEIGHTS
     vitals = []
     for name, spec in VITALS.items():
@@ -94,8 +95,12 @@ def frontend_part(window: Window) -> dict[str, Any]:
                    f"(weights {dict(weights)}, renormalized to {weight_sum:g})"}
 
 
-def server_part(window: Window) -> dict[str, Any]:
-    routes = stats("request", window=window, group_by=("name",))
+def server_part(window: Window, routes: dict[tuple, SeriesStats] | None = None,
+                ) -> dict[str, Any]:
+    """Apdex over requests; ``routes`` ({(route,): stats}) when the caller has them."""
+    if routes is None:
+        routes = stats("request", window=window, group_by=("name",))
+    prepare_sketches(routes.values())
     rows = []
     totals = {"satisfied": 0.0, "tolerating": 0.0, "frustrated": 0.0, "total": 0}
     for (route,), s in routes.items():
@@ -129,6 +134,7 @@ def journeys_part(window: Window) -> dict[str, Any]:
         return {"score": None, "journeys": [], "how": "journeys package not installed"}
     grouped = stats("journey", window=window, dimension=("completed", "abandoned", "failed"),
                     group_by=("name", "dimension"))
+    prepare_sketches(grouped.values())
     rows = []
     totals = {"satisfied": 0.0, "tolerating": 0.0, "frustrated": 0.0, "total": 0}
     for journey_type, target in sorted(targets.items()):
@@ -153,9 +159,10 @@ def journeys_part(window: Window) -> dict[str, Any]:
 # -- overall -------------------------------------------------------------------------------
 
 
-def analyze_performance(window: Window) -> dict[str, Any]:
+def analyze_performance(window: Window, routes: dict[tuple, SeriesStats] | None = None,
+                        ) -> dict[str, Any]:
     """The structured analysis behind the score: parts, weights, inputs, formulas."""
-    parts = {"frontend": frontend_part(window), "server": server_part(window),
+    parts = {"frontend": frontend_part(window), "server": server_part(window, routes),
              "journeys": journeys_part(window)}
     weights = settings.SCORE_WEIGHTS
     present = {k: p["score"] for k, p in parts.items()

@@ -224,3 +224,157 @@ def merge_serialized(blobs: Iterable[bytes | memoryview | None]) -> QuantileSket
 
 def is_finite_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+_VALUE_FACTOR = 2.0 / (1 + _MAPPING.gamma)
+_MULTIPLIER = _MAPPING._multiplier
+
+
+class SketchView:
+    """A read-only merged sketch as sorted numpy arrays: what queries read.
+
+    Merging and reading thousands of rollup sketches per dashboard render is
+    the query layer's hot loop; sorted arrays make a quantile a binary search
+    instead of a sort, and a merge one ``bincount``. Same answers as
+    :class:`QuantileSketch` (same keys, same rank rule).
+    """
+
+    __slots__ = ("keys", "weights", "zero_count", "count", "_cumulative")
+
+    def __init__(self, keys: np.ndarray, weights: np.ndarray, zero_count: float) -> None:
+        self.keys = keys
+        self.weights = weights
+        self.zero_count = float(zero_count)
+        self._cumulative: np.ndarray | None = None
+        self.count = self.zero_count + float(weights.sum()) if len(weights) else self.zero_count
+
+    @classmethod
+    def from_blobs(cls, blobs: list[bytes]) -> SketchView:
+        if len(blobs) == 1:
+            return cls._from_one(blobs[0])
+        merged = merge_serialized(blobs)
+        keys = np.fromiter(sorted(merged.bins), dtype=np.int64, count=len(merged.bins))
+        weights = np.fromiter((merged.bins[k] for k in keys.tolist()), dtype=np.float64,
+                              count=len(keys))
+        return cls(keys, weights, merged.zero_count)
+
+    @classmethod
+    def _from_one(cls, blob: bytes) -> SketchView:
+        raw = zlib.decompress(blob)
+        version, flags, zero_count, n = _HEADER.unpack_from(raw)
+        if version != _FORMAT_VERSION:
+            raise ValueError(f"unknown sketch format {version}")
+        offset = _HEADER.size
+        keys = np.cumsum(np.frombuffer(raw, dtype="<i4", count=n, offset=offset),
+                         dtype=np.int64)
+        dtype = "<u4" if flags & _FLAG_INTEGER_COUNTS else "<f8"
+        weights = np.frombuffer(raw, dtype=dtype, count=n, offset=offset + 4 * n)
+        return cls(keys, weights.astype(np.float64), zero_count)
+
+    @classmethod
+    def from_sketch(cls, sketch: QuantileSketch) -> SketchView:
+        keys = np.array(sorted(sketch.bins), dtype=np.int64)
+        weights = np.array([sketch.bins[k] for k in keys.tolist()], dtype=np.float64)
+        return cls(keys, weights, sketch.zero_count)
+
+    @property
+    def bins(self) -> dict[int, float]:
+        return dict(zip(self.keys.tolist(), self.weights.tolist(), strict=True))
+
+    def _cum(self) -> np.ndarray:
+        if self._cumulative is None:
+            self._cumulative = np.cumsum(self.weights) + self.zero_count
+        return self._cumulative
+
+    def quantiles(self, qs: Iterable[float]) -> dict[float, float | None]:
+        wanted = sorted(set(qs))
+        if self.count <= 0:
+            return {q: None for q in wanted}
+        result: dict[float, float | None] = {}
+        cum = self._cum()
+        last = len(self.keys) - 1
+        for q in wanted:
+            if not 0.0 <= q <= 1.0:
+                result[q] = None
+                continue
+            rank = q * (self.count - 1)
+            if rank < self.zero_count or last < 0:
+                result[q] = 0.0
+                continue
+            index = min(int(np.searchsorted(cum, rank, side="right")), last)
+            result[q] = _value(int(self.keys[index]))
+        return result
+
+    def quantile(self, q: float) -> float | None:
+        return self.quantiles((q,))[q]
+
+    def count_at_most(self, threshold: float) -> float:
+        if threshold < 0:
+            return 0.0
+        if threshold <= _MIN_POSITIVE or not len(self.keys):
+            return self.zero_count
+        index = int(np.searchsorted(self.keys, _key(threshold), side="right"))
+        return float(self._cum()[index - 1]) if index else self.zero_count
+
+    def excess_over(self, threshold: float) -> float:
+        threshold = max(threshold, 0.0)
+        if not len(self.keys):
+            return 0.0
+        start = int(np.searchsorted(self.keys, _key(threshold), side="right")) \
+            if threshold > _MIN_POSITIVE else 0
+        values = np.power(2.0, self.keys[start:] / _MULTIPLIER) * _VALUE_FACTOR
+        return float((self.weights[start:] * np.maximum(values - threshold, 0.0)).sum())
+
+    def __len__(self) -> int:
+        return int(self.count)
+
+    def __repr__(self) -> str:
+        return f"<SketchView n={self.count:g} bins={len(self.keys)}>"
+
+
+_KEY_BITS = 22  # keys of any float64 at 1 % accuracy span < 2**17; room to spare
+
+
+def grouped_views(groups: list[int], blobs: list[bytes], n_groups: int) -> list[SketchView]:
+    """One merged SketchView per group id (0..n_groups-1) from (group, blob) pairs.
+
+    Decodes every blob once and merges all groups in one sort, instead of one
+    numpy round trip per group: a trend of 720 buckets costs one pass.
+    """
+    key_parts: list[np.ndarray] = []
+    count_parts: list[np.ndarray] = []
+    lengths: list[int] = []
+    owners: list[int] = []
+    zeros = [0.0] * n_groups
+    frombuffer = np.frombuffer
+    for group, blob in zip(groups, blobs, strict=True):
+        raw = zlib.decompress(blob)
+        version, flags, zero_count, n = _HEADER.unpack_from(raw)
+        if version != _FORMAT_VERSION:
+            raise ValueError(f"unknown sketch format {version}")
+        zeros[group] += zero_count
+        if n == 0:
+            continue
+        offset = _HEADER.size
+        key_parts.append(frombuffer(raw, dtype="<i4", count=n, offset=offset))
+        dtype = "<u4" if flags & _FLAG_INTEGER_COUNTS else "<f8"
+        count_parts.append(frombuffer(raw, dtype=dtype, count=n, offset=offset + 4 * n))
+        lengths.append(n)
+        owners.append(group)
+    empty = np.empty(0, dtype=np.int64)
+    if not key_parts:
+        return [SketchView(empty, np.empty(0), zeros[g]) for g in range(n_groups)]
+    running = np.cumsum(np.concatenate(key_parts), dtype=np.int64)
+    ends = np.cumsum(lengths)
+    keys = running - np.repeat(np.concatenate(([0], running[ends[:-1] - 1])), lengths)
+    weights = np.concatenate([p.astype(np.float64, copy=False) for p in count_parts])
+    low = int(keys.min())
+    composite = (np.repeat(np.asarray(owners, dtype=np.int64), lengths) << _KEY_BITS) \
+        | (keys - low)
+    unique, inverse = np.unique(composite, return_inverse=True)
+    sums = np.bincount(inverse.ravel(), weights=weights)
+    owner_of = unique >> _KEY_BITS
+    merged_keys = (unique & ((1 << _KEY_BITS) - 1)) + low
+    bounds = np.searchsorted(owner_of, np.arange(n_groups + 1)).tolist()
+    return [SketchView(merged_keys[bounds[g]:bounds[g + 1]], sums[bounds[g]:bounds[g + 1]],
+                       zeros[g]) for g in range(n_groups)]

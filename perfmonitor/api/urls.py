@@ -1,6 +1,7 @@
 from django.urls import path
 
 from perfmonitor.api import views_alerts, views_health, views_journeys
+from perfmonitor.api import views_analytics as analytics
 from perfmonitor.api.collect import CollectView
 from perfmonitor.api.schema import PerfmonitorSchemaView
 
@@ -30,4 +31,20 @@ urlpatterns = [
     path("alerts/<uuid:pk>", views_alerts.AlertDetail.as_view(), name="alert"),
     path("alerts/<uuid:pk>/acknowledge", views_alerts.AlertAcknowledge.as_view(),
          name="alert-acknowledge"),
+    # analytics (staff): see perfmonitor.api.views_analytics
+    path("summary", analytics.SummaryView.as_view(), name="summary"),
+    path("score", analytics.ScoreView.as_view(), name="score"),
+    path("analysis", analytics.AnalysisView.as_view(), name="analysis"),
+    path("vitals", analytics.VitalsView.as_view(), name="vitals"),
+    path("vitals/pages", analytics.VitalPagesView.as_view(), name="vitals-pages"),
+    path("routes", analytics.RoutesView.as_view(), name="routes"),
+    path("queries", analytics.QueriesView.as_view(), name="queries"),
+    path("frontend/api", analytics.FrontendApiView.as_view(), name="frontend-api"),
+    path("frontend/errors", analytics.FrontendErrorsView.as_view(), name="frontend-errors"),
+    path("frontend/resources", analytics.FrontendResourcesView.as_view(),
+         name="frontend-resources"),
+    path("insights", analytics.InsightsView.as_view(), name="insights"),
+    path("impact", analytics.ImpactView.as_view(), name="impact"),
+    path("budgets", analytics.BudgetsView.as_view(), name="budgets"),
+    path("report", analytics.ReportView.as_view(), name="report"),
 ]

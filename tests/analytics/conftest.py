@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.test import Client
 
 from perfmonitor.capture import buffer as buffer_module
 from perfmonitor.capture.records import Measurement
@@ -40,12 +41,14 @@ def _user(username: str, *, staff: bool, perm: bool) -> User:
 
 
 @pytest.fixture
-def staff_client(client, db):
+def staff_client(db):
+    client = Client()
     client.force_login(_user("viewer", staff=True, perm=True))
     return client
 
 
 @pytest.fixture
-def staff_without_permission(client, db):
+def staff_without_permission(db):
+    client = Client()
     client.force_login(_user("plainstaff", staff=True, perm=False))
     return client

@@ -9,7 +9,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from perfmonitor.analytics.assessment import assessment, verdict
-from perfmonitor.analytics.query import Window
+from perfmonitor.analytics.query import SeriesStats, Window
 from perfmonitor.analytics.scores import (
     analyze_performance,
     apdex,
@@ -18,7 +18,6 @@ from perfmonitor.analytics.scores import (
     server_part,
     vital_score,
 )
-from perfmonitor.analytics.query import SeriesStats
 from perfmonitor.analytics.sketch import QuantileSketch
 from perfmonitor.analytics.vitals import VITALS
 
