@@ -10,7 +10,9 @@ perfmonitor's periodic tasks, then run three children until Ctrl-C:
 Embedded default: SQLite and Celery on kombu's filesystem transport under
 DEMO_DATA_DIR (default ``.demo/``). DATABASE_URL / REDIS_URL switch to
 PostgreSQL / Redis. DEMO_PORT (8000), DEMO_HOST (127.0.0.1), DEMO_RPS (5),
-DEMO_ADMIN_USER / DEMO_ADMIN_PASSWORD change the obvious.
+DEMO_ADMIN_USER / DEMO_ADMIN_PASSWORD change the obvious; DEMO_BROWSER_INTERVAL
+(20 s, 0 turns it off) paces the headless Chromium visitor that makes the browser
+client report real Web Vitals (when Chromium and Playwright are installed).
 """
 
 from __future__ import annotations
@@ -74,7 +76,8 @@ class Child:
         for line in stream:
             self._file.write(line)
             if any(word in line for word in NOISY) or (
-                    self.name == "traffic" and line.startswith(("traffic:", "Sending"))):
+                    self.name == "traffic" and line.startswith(("traffic:", "Sending", "No Chr",
+                                                                "browser"))):
                 print(f"  {self.name}| {line.rstrip()}", flush=True)
 
     def alive(self) -> bool:
@@ -149,6 +152,7 @@ def main() -> int:
     host = env.get("DEMO_HOST", "127.0.0.1")
     port = int(env.get("DEMO_PORT", "8000"))
     rps = env.get("DEMO_RPS", "5")
+    browser_interval = env.get("DEMO_BROWSER_INTERVAL", "20")
     admin_user = env.get("DEMO_ADMIN_USER", "admin")
     admin_password = env.get("DEMO_ADMIN_PASSWORD", "perfmonitor")
     logs = data_dir / "logs"
@@ -175,7 +179,8 @@ def main() -> int:
                          "--pool", "solo", "--concurrency", "1", "--loglevel", "INFO",
                          "--hostname", f"demo-{port}@%h"], env, logs / "worker.log"),
         Child("traffic", [PYTHON, "manage.py", "demo_traffic", "--base-url", base_url,
-                          "--rps", rps], env, logs / "traffic.log"),
+                          "--rps", rps, "--browser-interval", browser_interval],
+              env, logs / "traffic.log"),
     ]
     stopping = threading.Event()
 

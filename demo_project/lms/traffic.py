@@ -20,6 +20,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from demo_project.lms.browser_traffic import BrowserVisitor, find_chromium
 from demo_project.lms.seed import DEMO_PASSWORD, STUDENTS, TEACHERS
 
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) BrightpathDemoTraffic/1.0"
@@ -328,9 +329,13 @@ MIX: list[tuple[str, int, bool]] = [
 ]
 
 
+ROLE = {"run_reports": "teacher"}
+
+
 class TrafficGenerator:
     def __init__(self, base_url: str, rps: float = 5.0, concurrency: int = 3,
-                 seed: int | None = None, log: Callable[[str], None] = print) -> None:
+                 seed: int | None = None, log: Callable[[str], None] = print,
+                 browser_interval: float = 0.0) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"base URL must be http(s)://host[:port], got {base_url!r}")
@@ -343,6 +348,14 @@ class TrafficGenerator:
         self.concurrency = concurrency
         self.seed = seed
         self.log = log
+        self.browser: BrowserVisitor | None = None
+        if browser_interval > 0:
+            chromium = find_chromium()
+            if chromium is None:
+                log("No Chromium with Playwright found: no browser visits (no Web Vitals).")
+            else:
+                self.browser = BrowserVisitor(base_url, chromium, self.stop_event,
+                                              browser_interval, seed, log)
 
     def wait_for_server(self, timeout: float = 60.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -358,6 +371,8 @@ class TrafficGenerator:
         """Drive traffic for ``duration`` seconds (0: until stop())."""
         threads = [threading.Thread(target=self._worker, args=(i,), daemon=True,
                                     name=f"traffic-{i}") for i in range(self.concurrency)]
+        if self.browser is not None:
+            threads.append(threading.Thread(target=self._browse, daemon=True, name="browser"))
         for t in threads:
             t.start()
         try:
@@ -371,16 +386,31 @@ class TrafficGenerator:
             self.stop_event.set()
             for t in threads:
                 t.join(timeout=35)
-        return self.stats.summary()
+        return self.summary()
 
     def stop(self) -> None:
         self.stop_event.set()
 
+    def summary(self) -> dict[str, object]:
+        summary = self.stats.summary()
+        if self.browser is not None:
+            summary["browser_visits"] = self.browser.visits
+            summary["browser_errors"] = self.browser.errors
+        return summary
+
+    def _browse(self) -> None:
+        try:
+            self.browser.run()  # type: ignore[union-attr]
+        except Exception as exc:  # no usable browser here: the HTTP visitors go on
+            self.log(f"browser visits stopped: {exc!r}"[:300])
+
     def describe(self) -> str:
-        s = self.stats.summary()
+        s = self.summary()
+        browser = (f", browser visits {s['browser_visits']} ({s['browser_errors']} failed)"
+                   if "browser_visits" in s else "")
         return (f"traffic: {s['requests']} requests, statuses {s['statuses']}, "
                 f"flow errors {sum(s['flow_errors'].values())}, "
-                f"generator errors {s['generator_error_count']}")
+                f"generator errors {s['generator_error_count']}{browser}")
 
     def _worker(self, index: int) -> None:
         rng = random.Random(None if self.seed is None else self.seed + index)
@@ -388,13 +418,16 @@ class TrafficGenerator:
         names = [name for name, _, _ in MIX]
         weights = [w for _, w, _ in MIX]
         fresh = {name for name, _, anonymous in MIX if anonymous}
-        returning: list[Visitor] = []  # logged-in visitors who come back later
+        # Logged-in visitors who come back later, by role: most visits of a signed-in user
+        # do not start with a login (and its deliberately expensive password hash).
+        returning: dict[str, list[Visitor]] = {"student": [], "teacher": []}
         while not self.stop_event.is_set():
             name = rng.choices(names, weights)[0]
-            if name in fresh or not returning or rng.random() < 0.3:
+            pool = returning[ROLE.get(name, "student")]
+            if name in fresh or not pool or rng.random() < 0.15:
                 visitor = Visitor(self.base_url, self.pacer, self.stats)
             else:
-                visitor = returning.pop(rng.randrange(len(returning)))
+                visitor = pool.pop(rng.randrange(len(pool)))
             try:
                 getattr(scenarios, name)(visitor)
                 with self.stats.lock:
@@ -409,5 +442,6 @@ class TrafficGenerator:
             except Exception as exc:  # a bug in a scenario: keep going, but count it
                 with self.stats.lock:
                     self.stats.generator_errors.append(f"{name}: {exc!r}")
-            if visitor.logged_in_as and len(returning) < 20 and rng.random() < 0.8:
-                returning.append(visitor)
+            role = "teacher" if visitor.logged_in_as.startswith("teacher") else "student"
+            if visitor.logged_in_as and len(returning[role]) < 20 and rng.random() < 0.9:
+                returning[role].append(visitor)

@@ -21,13 +21,17 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=None, help="Seed for repeatable runs.")
         parser.add_argument("--wait", type=float, default=60.0,
                             help="Seconds to wait for the site to answer before starting.")
+        parser.add_argument("--browser-interval", type=float, default=0.0,
+                            help="Seconds between visits of a headless Chromium (real Web "
+                                 "Vitals from the browser client); 0: no browser.")
         parser.add_argument("--json", action="store_true", help="Print the summary as JSON.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             generator = TrafficGenerator(options["base_url"], rps=options["rps"],
                                          concurrency=options["concurrency"], seed=options["seed"],
-                                         log=self.stdout.write)
+                                         log=self.stdout.write,
+                                         browser_interval=options["browser_interval"])
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         for sig in (signal.SIGINT, signal.SIGTERM):
