@@ -12,6 +12,7 @@ on it evaluates to the error state with a message that says so.
 
 from __future__ import annotations
 
+import importlib
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
@@ -111,36 +112,32 @@ class MetricReader:
 
 
 def _score(aggregation: str, window: query.Window) -> tuple[float | None, int]:
+    """The overall score (0-100) or one part of it (front-end, server, journeys; also 0-100)."""
     try:
-        from perfmonitor.analytics.scores import performance_score
+        scores = importlib.import_module("perfmonitor.analytics.scores")
     except ImportError as exc:
         raise MetricError("The performance score is not available yet "
-                          f"(perfmonitor.analytics.scores.performance_score: {exc}).") from exc
-    result: Any = performance_score(window)
-    value = _pick(result, aggregation)
-    return (float(value), 1) if value is not None else (None, 0)
-
-
-def _pick(result: Any, aggregation: str) -> float | None:
-    keys = [aggregation, "score"] if aggregation == "overall" else [aggregation]
-    for key in keys:
-        value = result.get(key) if isinstance(result, dict) else getattr(result, key, None)
-        if isinstance(value, dict):
-            value = value.get("score")
-        elif value is not None and not isinstance(value, int | float):
-            value = getattr(value, "score", None)  # a component object with a .score
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    if aggregation == "overall" and isinstance(result, int | float):
-        return float(result)
-    return None
+                          f"(perfmonitor.analytics.scores: {exc}).") from exc
+    if aggregation == "overall":
+        value = getattr(scores, "performance_score", None)
+        if value is None:
+            raise MetricError("perfmonitor.analytics.scores.performance_score is missing.")
+        result = value(window)
+    else:
+        analyze: Any = getattr(scores, "analyze_performance", None)
+        if analyze is None:
+            raise MetricError("perfmonitor.analytics.scores.analyze_performance is missing.")
+        part = analyze(window).get("parts", {}).get(aggregation) or {}
+        result = part.get("score")
+        result = result * 100.0 if isinstance(result, int | float) else None
+    return (float(result), 1) if isinstance(result, int | float) else (None, 0)
 
 
 def _journey(journey_type: str, aggregation: str, window: query.Window) -> tuple[float | None,
                                                                                    int]:
     try:
-        from perfmonitor.journeys import journey_metric
-    except ImportError as exc:
+        journey_metric = importlib.import_module("perfmonitor.journeys").journey_metric
+    except (ImportError, AttributeError) as exc:
         raise MetricError("Journey metrics are not available yet "
                           f"(perfmonitor.journeys.journey_metric: {exc}).") from exc
     try:

@@ -44,3 +44,23 @@ def make_rule(**fields: Any) -> AlertRule:
 
 def make_channel(name: str, type: str = "in_app", **fields: Any) -> NotificationChannel:  # noqa: A002
     return NotificationChannel.objects.create(name=name, type=type, **fields)
+
+
+def pm_settings(**overrides: Any) -> dict[str, Any]:
+    """The test PERFMONITOR dict plus overrides (for override_settings)."""
+    from django.conf import settings
+
+    return {**settings.PERFMONITOR, **overrides}
+
+
+def fire(rule: AlertRule, value: float = 2500.0, route: str = "/courses/",
+         at: datetime | None = None) -> datetime:
+    """Write one breaching minute for ``rule`` and evaluate; returns the evaluation time."""
+    from perfmonitor.alerts.engine import evaluate_rules
+
+    minute = at or origin()
+    write_minute(rule.kind, route, "GET", minute, value)
+    evaluated = minute + timedelta(minutes=1)
+    evaluate_rules(evaluated, rules=[AlertRule.objects.prefetch_related("channels")
+                                     .get(pk=rule.pk)])
+    return evaluated

@@ -38,7 +38,7 @@ from perfmonitor.models import AlertNotification, NotificationChannel, Notificat
 from perfmonitor.models.notifications import DeliveryOutcome, NotificationStatus
 
 logger = logging.getLogger("perfmonitor.alerts")
-LEASE_MARGIN_SECONDS = 30.0
+LEASE_MARGIN_SECONDS = 5.0
 MUTED_RECHECK_SECONDS = 60.0
 FIRING_EVENTS = ("firing", "no_data", "error", "severity:", "repeat:", "escalation:")
 
@@ -61,7 +61,9 @@ def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
 
 
 def _claim(notification_id: Any, now: datetime) -> Outcome | None:
-    lease = now + timedelta(seconds=float(settings.ALERT_NOTIFY_TIMEOUT) + LEASE_MARGIN_SECONDS)
+    # long enough for one attempt (a slow-dripping target can take a timeout per read)
+    lease = now + timedelta(seconds=2 * float(settings.ALERT_NOTIFY_TIMEOUT)
+                            + LEASE_MARGIN_SECONDS)
     claimable = Q(status=NotificationStatus.PENDING, due_at__lte=now) | \
         Q(status=NotificationStatus.SENDING, lease_until__lt=now)
     if AlertNotification.objects.filter(claimable, pk=notification_id).update(
