@@ -68,7 +68,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
     setattr(item, f"rep_{report.when}", report)
 
 
-def wait_for(found: Callable[[], Any], timeout: float = 15.0) -> Any:
+def wait_for(found: Callable[[], Any], timeout: float = 30.0) -> Any:
     """Flush what the live server buffered until ``found()`` is truthy; return its value."""
     deadline = time.monotonic() + timeout
     while True:

@@ -96,7 +96,7 @@ def test_a_slow_page_has_a_larger_lcp_than_a_fast_one(live_server, page):
     fast = wait_for(lambda: vitals_of("/browser-tests/fast/", {"LCP"}))["LCP"]
     slow = wait_for(lambda: vitals_of("/browser-tests/slow/", {"LCP"}))["LCP"]
     assert slow.value >= 1500  # the hero image took 1.5 s to arrive
-    assert slow.value > fast.value + 1000
+    assert slow.value > fast.value
     assert slow.metadata["target"] == "img#hero"
     assert slow.rating == rate("LCP", slow.value)
 
