@@ -134,3 +134,34 @@ if not admin.site.is_registered(PerformanceAlert):
 
 from perfmonitor.alerts import admin as _alerts_admin  # noqa: E402,F401  (alerting)
 from perfmonitor.dashboard import admin as _dashboard_admin  # noqa: E402,F401  (the dashboard)
+
+# -- every other perfmonitor model -------------------------------------------
+# Domain admin modules are imported above this block (add new ones above it).
+# Whatever they leave unregistered still gets a read-only, filterable,
+# searchable page, so every perfmonitor table is visible to staff.
+
+_LISTED = ("CharField", "IntegerField", "BigIntegerField", "PositiveIntegerField",
+           "FloatField", "BooleanField", "DateTimeField", "ForeignKey", "UUIDField")
+_FILTERED = ("BooleanField", "DateTimeField", "DateField")
+
+
+def _read_only_admin_for(model: type) -> type[ReadOnlyAdmin]:
+    fields = list(model._meta.concrete_fields)
+    by_type = [(f, f.get_internal_type()) for f in fields]
+    listed = [f.name for f, kind in by_type if kind in _LISTED][:8]
+    filtered = [f.name for f, kind in by_type if f.choices or kind in _FILTERED][:4]
+    searched = [f.name for f, kind in by_type if kind == "CharField"][:4]
+    attrs = {"list_display": listed or ["__str__"], "list_filter": filtered,
+             "search_fields": searched, "__module__": __name__}
+    return type(f"{model.__name__}ReadOnlyAdmin", (ReadOnlyAdmin,), attrs)
+
+
+def register_remaining_models() -> None:
+    from django.apps import apps
+
+    for model in apps.get_app_config("perfmonitor").get_models():
+        if not admin.site.is_registered(model):
+            admin.site.register(model, _read_only_admin_for(model))
+
+
+register_remaining_models()
