@@ -1,59 +1,67 @@
 """Panel data: calls into analytics, journeys and alerting, shaped for templates.
 
-Every number comes from a function of those packages (the rollup query layer
-``perfmonitor.analytics.query`` and the higher-level summaries built on it);
-this module only picks, orders and labels. Where a package is not installed
-in this version the panel says so instead of showing a made-up value.
+Every number comes from a function of those packages: the overview's query set
+(``perfmonitor.analytics.overview``, computed once per page render and part by
+part for a partial refresh), scores, Core Web Vitals assessment, insights,
+``perfmonitor.journeys.analyze_journey``, ``perfmonitor.alerts`` and the rollup
+query layer. This module only picks, orders, labels and draws.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from perfmonitor.analytics import assessment, query, scores
+from perfmonitor.alerts import alert_statistics
+from perfmonitor.analytics import assessment, overview, query, scores
 from perfmonitor.analytics.vitals import VITALS
 from perfmonitor.conf import settings
 from perfmonitor.dashboard import charts
 from perfmonitor.dashboard.controls import Controls
-from perfmonitor.dashboard.sources import optional
 
 if TYPE_CHECKING:
     from perfmonitor.dashboard.panels import Board
 
-EMPTY = "No data in this window."
 SCORED_VITALS = ("LCP", "INP", "CLS", "FCP", "TTFB")
 
 
-def summary(window: query.Window, controls: Controls) -> Any:
-    build = optional("perfmonitor.analytics.overview", "dashboard_summary")
-    return build(window, controls.filters()) if build is not None else None
+def summary(window: query.Window, controls: Controls) -> dict[str, Any]:
+    return overview.dashboard_summary(window, controls.filters())
 
 
-def change(current: float | None, previous: float | None) -> float | None:
-    """Percent change against the previous window (None when either side is missing)."""
-    if current is None or previous is None or previous == 0:
-        return None
-    return (current - previous) / previous * 100.0
+# Each part of the summary alone, for a partial refresh of one panel.
+def _part_score(board: Board) -> Any:
+    return scores.analyze_performance(board.window)
 
 
-def card(label: str, value: float | None, previous: float | None, unit: str,
-         better: str = "lower", digits: int = 0, href: str = "") -> dict[str, Any]:
-    pct = change(value, previous)
-    direction = "flat" if pct is None or abs(pct) < 1 else "up" if pct > 0 else "down"
-    good = None if direction == "flat" or better == "none" else (
-        (direction == "down") == (better == "lower"))
-    return {"label": label, "value": value, "unit": unit, "digits": digits,
-            "previous": previous, "change": pct, "direction": direction,
-            "tone": "" if good is None else "good" if good else "bad", "href": href}
+def _part_cards(board: Board) -> Any:
+    return overview.cards(board.window, board.controls.route or None)
 
 
-def _request_totals(board: Board, window: query.Window) -> query.SeriesStats:
-    route = board.controls.route or None
-    return query.total("request", window=window, name=route)
+def _part_top_routes(board: Board) -> Any:
+    routes = query.stats("request", window=board.window, name=board.controls.route or None,
+                         group_by=("name", "dimension"))
+    return overview.top_routes(routes, board.window)
+
+
+def _part_trends(board: Board) -> Any:
+    return overview.trends(board.window, board.controls.route or None,
+                           board.controls.page or None)
+
+
+def _part_vitals(board: Board) -> Any:
+    return assessment.assess_pages(board.window, board.controls.page or None)
+
+
+PARTS = {"score": _part_score, "cards": _part_cards, "top_routes": _part_top_routes,
+         "trends": _part_trends, "vitals": _part_vitals}
+
+PART_LABELS = {"frontend": "Front end (Web Vitals)", "server": "Server (Apdex)",
+               "journeys": "Journeys (Apdex)"}
 
 
 def score(board: Board) -> dict[str, Any]:
-    analysis = scores.analyze_performance(board.window)
+    analysis = board.part("score")
     value = analysis["score"]
     weights = analysis["weights"]
     parts = [{"name": PART_LABELS.get(key, key),
@@ -61,34 +69,33 @@ def score(board: Board) -> dict[str, Any]:
               "weight": weights.get(key), "used": key in analysis["used"], "detail": part["how"]}
              for key, part in analysis["parts"].items()]
     return {"score": value, "low": analysis["low"], "parts": parts, "how": analysis["how"],
-            "empty": value is None, "empty_text": EMPTY,
-            "gauge": charts.gauge(value, label="Performance score (0-100)")}
+            "empty": value is None,
+            "gauge": charts.gauge(value, label="Performance score")}
 
 
-PART_LABELS = {"frontend": "Front end (Web Vitals)", "server": "Server (Apdex)",
-               "journeys": "Journeys (Apdex)"}
+CARD_DIGITS = {"throughput": 1, "p95": 0, "error_rate": 2, "journey_completion": 1,
+               "open_alerts": 0}
 
 
 def cards(board: Board) -> dict[str, Any]:
-    window = board.window
-    now, before = _request_totals(board, window), _request_totals(board, window.previous())
-    result = [
-        card("Requests / min", now.throughput_per_minute(window) if now.count else None,
-             before.throughput_per_minute(window.previous()) if before.count else None,
-             "/min", better="none", digits=1),
-        card("p95 latency", now.p95, before.p95, "ms"),
-        card("Error rate", _pct(now.error_rate), _pct(before.error_rate), "%", digits=2),
-    ]
-    open_now = data_open_alert_count()
-    result.append(card("Open alerts", open_now, None, "", better="lower"))
-    completion = journey_completion(board)
-    result.append(card("Journey completion", completion[0], completion[1], "%",
-                       better="higher", digits=1))
-    return {"cards": result, "empty": not now.count and not open_now and completion[0] is None}
-
-
-def _pct(rate_: float | None) -> float | None:
-    return None if rate_ is None else rate_ * 100.0
+    rows = []
+    for item in board.part("cards"):
+        change = item["change"]
+        moved = change is not None and abs(change) >= 0.005
+        rows.append({
+            "key": item["key"], "label": item["label"], "unit": item["unit"],
+            "value": item["value"], "previous": item["previous"],
+            "change": None if change is None else change * 100,
+            "direction": "flat" if not moved else "up" if change > 0 else "down",
+            "tone": {"better": "good", "worse": "bad"}.get(item["direction"] or "", ""),
+            "digits": CARD_DIGITS.get(item["key"], 1)})
+    if any(item["key"] == "open_alerts" for item in rows):
+        for item in rows:
+            if item["key"] == "open_alerts":
+                item["value"] = open_alerts().count()  # episodes in an open state
+    unsupported = [k for k in board.controls.filters() if k not in overview.SUPPORTED_FILTERS]
+    return {"cards": rows, "unsupported": unsupported,
+            "empty": all(item["value"] in (None, 0) for item in rows)}
 
 
 def open_alerts() -> Any:
@@ -102,49 +109,30 @@ def data_open_alert_count() -> int:
     return open_alerts().count()
 
 
-def journey_completion(board: Board) -> tuple[float | None, float | None]:
-    """Completed / ended journeys, this window and the previous one, in percent.
-
-    Reads the journey rollups that ``perfmonitor.journeys.journey_metric``
-    reads, all types at once (one query per window instead of one per type).
-    """
-    def rate(window: query.Window) -> float | None:
-        endings = query.stats("journey", window=window, dimension=JOURNEY_ENDINGS,
-                              group_by=("dimension",))
-        ended = sum(s.count for s in endings.values())
-        done = endings.get(("completed",))
-        return 100.0 * done.count / ended if ended and done else (0.0 if ended else None)
-
-    return rate(board.window), rate(board.window.previous())
-
-
-JOURNEY_ENDINGS = ("completed", "abandoned", "failed")
+_VERDICT_ORDER = {assessment.FAILED: 0, assessment.NOT_ASSESSABLE: 1, assessment.PASSED: 2}
+_VERDICT_CSS = {assessment.FAILED: "poor", assessment.NOT_ASSESSABLE: "none",
+                assessment.PASSED: "good"}
 
 
 def vitals(board: Board) -> dict[str, Any]:
     page = board.controls.page or None
-    pages = assessment.assess_pages(board.window, page)
-    site = (pages[0] if page and pages else assessment.assess_site(board.window))
+    pages = board.part("vitals")
+    site = pages[0] if page and pages else assessment.assess_site(board.window)
     rows = [_vital_row(site["vitals"][name]) for name in SCORED_VITALS]
     verdict = site["assessment"]
-    page_rows = []
-    for item in sorted(pages, key=lambda p: (_VERDICT_ORDER[p["assessment"]["status"]],
-                                             -p["samples"]))[:10]:
-        page_rows.append({"page": item["page"], "label": item["assessment"]["status"],
-                          "css": _VERDICT_CSS[item["assessment"]["status"]],
-                          "reason": item["assessment"]["reason"],
-                          "url": board.url("page", query=f"url={_q(item['page'])}&"
-                                           f"{board.controls.query_string()}"),
-                          **{name: _vital_row(item["vitals"][name])
-                             for name in ("LCP", "INP", "CLS")}})
+    ranked = sorted(pages, key=lambda p: (_VERDICT_ORDER[p["assessment"]["status"]],
+                                          -p["samples"]))[:10]
+    page_rows = [{"page": item["page"], "label": item["assessment"]["status"],
+                  "css": _VERDICT_CSS[item["assessment"]["status"]],
+                  "reason": item["assessment"]["reason"],
+                  "url": board.url("page", query=f"url={_q(item['page'])}&"
+                                   f"{board.controls.query_string()}"),
+                  **{name: _vital_row(item["vitals"][name]) for name in ("LCP", "INP", "CLS")}}
+                 for item in ranked]
     return {"rows": rows, "pages": page_rows, "empty": not any(r["count"] for r in rows),
+            "scope": f"page {page}" if page else "site",
             "assessment": {"label": verdict["status"], "css": _VERDICT_CSS[verdict["status"]],
                            "detail": verdict["reason"]}}
-
-
-_VERDICT_ORDER = {assessment.FAILED: 0, assessment.NOT_ASSESSABLE: 1, assessment.PASSED: 2}
-_VERDICT_CSS = {assessment.FAILED: "poor", assessment.NOT_ASSESSABLE: "none",
-                assessment.PASSED: "good"}
 
 
 def _vital_row(summary_: dict[str, Any]) -> dict[str, Any]:
@@ -162,13 +150,7 @@ def alerts(board: Board) -> dict[str, Any]:
     items = sorted(open_alerts().select_related("acknowledged_by")[:50],
                    key=lambda a: (a.acknowledged, SEVERITY_ORDER.get(a.severity, 3),
                                   -(a.state_since or a.timestamp).timestamp()))[:20]
-    stats_fn = optional("perfmonitor.alerts", "alert_statistics")
-    statistics = ""
-    if stats_fn is not None:
-        try:
-            statistics = _alert_statistics_line(stats_fn(board.window))
-        except ImportError:  # the statistics module is not installed in this version
-            statistics = ""
+    statistics = _alert_statistics_line(alert_statistics(board.window))
     rows = [{"pk": str(a.pk), "severity": a.severity, "message": a.message,
              "since": a.state_since or a.timestamp, "acknowledged": a.acknowledged,
              "acknowledged_by": a.acknowledged_by.get_username() if a.acknowledged_by else "",
@@ -190,40 +172,44 @@ def _alert_statistics_line(stats_: dict[str, Any]) -> str:
 
 
 def trends(board: Board) -> dict[str, Any]:
-    route = board.controls.route or None
-    points = query.trend("request", window=board.window, name=route)
-    count = sum(s.count for _, s in points)
-    if not count:
+    data = board.part("trends")
+    points = data["requests"]
+    if not any(p["count"] for p in points):
         return {"empty": True}
-    minutes = (points[1][0] - points[0][0]).total_seconds() / 60 if len(points) > 1 else 1
-    latency = charts.line_chart(
-        [("p50", [(t, s.p50) for t, s in points]), ("p95", [(t, s.p95) for t, s in points])],
-        unit="ms", label="Server latency p50 / p95 (ms)")
-    throughput = charts.line_chart(
-        [("requests/min", [(t, s.count / minutes) for t, s in points])],
-        unit="/min", label="Throughput (requests per minute)")
-    errors = charts.line_chart(
-        [("error rate", [(t, _pct(s.error_rate)) for t, s in points])],
-        unit="%", label="Error rate (%)")
-    page = board.controls.page or None
-    lcp = query.trend("vital", window=board.window, name="LCP", dimension=page)
-    vital_chart = charts.line_chart(
-        [("LCP p75", [(t, s.p75) for t, s in lcp])], unit="ms", label="LCP p75 (ms)",
-        threshold=VITALS["LCP"].good) if any(s.count for _, s in lcp) else None
-    return {"empty": False, "latency": latency, "throughput": throughput, "errors": errors,
-            "vitals": vital_chart}
+
+    def series(key: str, scale: float = 1.0) -> list[tuple[datetime, float | None]]:
+        return [(datetime.fromisoformat(p["t"]),
+                 None if p[key] is None or not p["count"] else p[key] * scale) for p in points]
+
+    throughput = [(datetime.fromisoformat(p["t"]), p["throughput_per_minute"]) for p in points]
+    lcp = [(datetime.fromisoformat(p["t"]), p["p75"]) for p in data["lcp_p75"]]
+    bucket = int(data["bucket_seconds"] // 60)
+    return {
+        "empty": False, "bucket": f"{bucket} min" if bucket < 60 else f"{bucket // 60} h",
+        "latency": charts.timeline([("p50", series("p50")), ("p95", series("p95"))], unit="ms",
+                                   title="Server latency p50 / p95 (ms)"),
+        "throughput": charts.timeline([("requests / min", throughput)], unit="/min",
+                                      title="Throughput (requests per minute)"),
+        "errors": charts.timeline([("error rate", series("error_rate", 100.0))], unit="%",
+                                  title="Error rate (%)"),
+        "vitals": charts.timeline([("LCP p75", lcp)], unit="ms", title="LCP p75 (ms)",
+                                  threshold=("good ≤ 2500 ms", VITALS["LCP"].good))
+        if any(p["count"] for p in data["lcp_p75"]) else None,
+    }
 
 
 def routes(board: Board) -> dict[str, Any]:
-    grouped = query.stats("request", window=board.window, group_by=("name", "dimension"),
-                          name=board.controls.route or None)
-    ranked = sorted(grouped.items(), key=lambda kv: -kv[1].sum)[:10]
-    rows = [{"route": name, "method": method, "count": s.count, "p50": s.p50, "p95": s.p95,
-             "error_rate": _pct(s.error_rate), "total_s": s.sum / 1000.0,
-             "url": board.url("route", query=f"name={_q(name)}&method={_q(method)}&"
+    rows = [{"route": r["route"], "method": r["method"], "count": r["count"], "p50": r["p50"],
+             "p95": r["p95"], "error_rate": _pct(r["error_rate"]),
+             "total_s": r["total_time_ms"] / 1000.0,
+             "url": board.url("route", query=f"name={_q(r['route'])}&method={_q(r['method'])}&"
                               f"{board.controls.query_string()}")}
-            for (name, method), s in ranked]
+            for r in board.part("top_routes")]
     return {"rows": rows, "empty": not rows}
+
+
+def _pct(rate_: float | None) -> float | None:
+    return None if rate_ is None else rate_ * 100.0
 
 
 def _q(value: str) -> str:
@@ -251,10 +237,7 @@ def journey_row(board: Board, key: str, label: str, analysis: dict[str, Any]) ->
     counts, steps = analysis["counts"], analysis["funnel"]["steps"]
     bottleneck = analysis["bottleneck"]
     ended = analysis["funnel"]["ended"]
-    bars = [(s["label"], float(s["reached"]),
-             f"{s['label']}: {s['reached']} of {ended} reached"
-             + (f" ({s['step_conversion'] * 100:.0f} % of the step before)"
-                if s["step_conversion"] is not None else "")) for s in steps]
+    bars = [(s["label"], float(s["reached"])) for s in steps]
     return {"key": key, "label": label, "started": counts["started"],
             "completed": counts["completed"], "ended": counts["ended"],
             "completion_rate": analysis["rates"]["completion_rate"],
@@ -264,7 +247,8 @@ def journey_row(board: Board, key: str, label: str, analysis: dict[str, Any]) ->
             "bottleneck": bottleneck["step"] if bottleneck else "",
             "bottleneck_reason": bottleneck["reason"] if bottleneck else "",
             "url": board.url("journey", key),
-            "funnel_chart": charts.funnel(bars, label=f"{label} funnel") if ended else None}
+            "funnel_chart": charts.bars(bars, unit="", title=f"{label} funnel", width=300,
+                                        bar_height=8) if ended else None}
 
 
 BUNDLE_PARTS = ("js_transfer", "css_transfer")
@@ -291,8 +275,8 @@ def bundles(board: Board) -> dict[str, Any]:
             values = [s.p75 for _, s in buckets if s.count]
             points.append((buckets[0][0], sum(values) if values else None))
         series.append((name, points))
-    chart = charts.line_chart(series, unit="B", label="JS + CSS transfer per page (bytes)",
-                              threshold=float(budget)) if series else None
+    chart = charts.timeline(series, unit="B", title="JS + CSS transfer per page (bytes)",
+                            threshold=("budget", float(budget))) if series else None
     return {"rows": rows, "budget": budget, "chart": chart, "empty": not rows}
 
 
@@ -319,11 +303,3 @@ def insights(board: Board) -> dict[str, Any]:
                       "rule": finding["rule"]})
     return {"items": items, "empty": not items,
             "empty_text": "Nothing to fix in this window: no rule found a problem."}
-
-
-def _get(obj: Any, key: str) -> Any:
-    if obj is None:
-        return None
-    if isinstance(obj, dict):
-        return obj.get(key)
-    return getattr(obj, key, None)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from perfmonitor.analytics import assessment, insights, query
-from perfmonitor.analytics.sketch import QuantileSketch
 from perfmonitor.analytics.vitals import VITALS
 from perfmonitor.dashboard import charts
 from perfmonitor.dashboard.controls import Controls
@@ -18,37 +16,6 @@ class NotFound(LookupError):
 
 class BadParameter(ValueError):
     pass
-
-
-HISTOGRAM_BINS = 24
-
-
-def histogram(sketch: QuantileSketch, unit: str, label: str) -> Any:
-    """Bars over log-spaced latency ranges, read from the merged sketch's buckets."""
-    from ddsketch.mapping import LogarithmicMapping
-
-    from perfmonitor.analytics.sketch import RELATIVE_ACCURACY
-
-    if sketch.count <= 0 or not sketch.bins:
-        return None
-    mapping = LogarithmicMapping(RELATIVE_ACCURACY)
-    keys = sorted(sketch.bins)
-    low, high = mapping.value(keys[0]), mapping.value(keys[-1])
-    lo, hi = math.log10(max(low, 1e-3)), math.log10(max(high, low * 1.0001, 1e-3))
-    width = (hi - lo) / HISTOGRAM_BINS or 1.0
-    counts = [0.0] * HISTOGRAM_BINS
-    for key, weight in sketch.bins.items():
-        slot = min(HISTOGRAM_BINS - 1, int((math.log10(max(mapping.value(key), 1e-3)) - lo)
-                                           / width))
-        counts[slot] += weight
-    if sketch.zero_count:
-        counts[0] += sketch.zero_count
-    bars = []
-    for i, n in enumerate(counts):
-        start, end = 10 ** (lo + i * width), 10 ** (lo + (i + 1) * width)
-        bars.append((charts._fmt(start, unit), n,
-                     f"{charts._fmt(start, unit)} – {charts._fmt(end, unit)}: {n:.0f}"))
-    return charts.bar_chart(bars, unit="", label=label)
 
 
 def route(controls: Controls, name: str, method: str = "") -> dict[str, Any]:
@@ -84,7 +51,8 @@ def route(controls: Controls, name: str, method: str = "") -> dict[str, Any]:
                        "ms_lost": f["impact"]["ms_lost"]} for f in hot_spots]
     return {"name": name, "method": method, "stats": stats.as_dict(window),
             "empty": not stats.count, "queries": queries, "n_plus_one": n_plus_one,
-            "histogram": histogram(stats.sketch, "ms", f"Latency distribution of {name} (ms)")}
+            "histogram": charts.histogram(stats.sketch, unit="ms",
+                                          title=f"Latency distribution of {name} (requests)")}
 
 
 def query_detail(controls: Controls, fingerprint: str) -> dict[str, Any]:
@@ -98,8 +66,8 @@ def query_detail(controls: Controls, fingerprint: str) -> dict[str, Any]:
         raise NotFound(f"No query fingerprint {fingerprint!r}.")
     total = query.total("query", window=window, name=fingerprint)
     points = query.trend("query", window=window, name=fingerprint)
-    chart = charts.line_chart([("p95", [(t, s.p95) for t, s in points])], unit="ms",
-                              label=f"Query {fingerprint} p95 (ms)") if total.count else None
+    chart = charts.timeline([("p95", [(t, s.p95) for t, s in points])], unit="ms",
+                            title=f"Query {fingerprint} p95 (ms)") if total.count else None
     origins = [{"origin": origin, "count": s.count, "p95": s.p95, "total_ms": s.sum}
                for (origin,), s in sorted(by_origin.items(), key=lambda kv: -kv[1].sum)]
     return {"fingerprint": fingerprint, "sql": sql or "", "stats": total.as_dict(window),
@@ -123,10 +91,10 @@ def page(controls: Controls, url: str) -> dict[str, Any]:
         if any(s.count for _, s in points):
             unit = VITALS[name].unit
             charts_.append({"label": f"{name} p75 ({unit or 'unitless'})",
-                            "svg": charts.line_chart([(f"{name} p75", [(t, s.p75)
-                                                                       for t, s in points])],
-                                                     unit=unit, label=f"{name} p75 on {url}",
-                                                     threshold=VITALS[name].good)})
+                            "svg": charts.timeline(
+                                [(f"{name} p75", [(t, s.p75) for t, s in points])], unit=unit,
+                                title=f"{name} p75 on {url}",
+                                threshold=("good", VITALS[name].good))})
     status = item["assessment"]["status"]
     return {"url": url, "rows": rows, "charts": charts_, "empty": not item["samples"],
             "assessment": {"label": status, "css": {"passed": "good", "failed": "poor"}.get(
@@ -148,11 +116,8 @@ def journey(controls: Controls, journey_type: str) -> dict[str, Any]:
               "p75_ms": s["p75_ms"], "target_ms": s["target_ms"],
               "over": s["over_target"] is not None and s["over_target"] > 1}
              for s in funnel_["steps"]]
-    bars = [(s["label"], float(s["reached"]), f"{s['label']}: {s['reached']} of "
-             f"{funnel_['ended']} ended journeys reached it") for s in funnel_["steps"]]
-    timings = [(s["label"], s["median_ms"] or 0.0, f"{s['label']}: median "
-                f"{charts._fmt(s['median_ms'] or 0, 'ms')}, target "
-                f"{charts._fmt(s['target_ms'], 'ms')}") for s in funnel_["steps"]]
+    bars = [(s["label"], float(s["reached"])) for s in funnel_["steps"]]
+    timings = [(s["label"], float(s["median_ms"] or 0.0)) for s in funnel_["steps"]]
     reasons = [{"status": status, **r} for status, items in analysis["reasons"].items()
                for r in items]
     return {
@@ -165,10 +130,10 @@ def journey(controls: Controls, journey_type: str) -> dict[str, Any]:
         "bottleneck": bottleneck["step"] if bottleneck else "",
         "bottleneck_reason": bottleneck["reason"] if bottleneck else "",
         "steps": steps, "reasons": reasons, "sample": analysis["sample"],
-        "funnel_chart": charts.bar_chart(bars, unit="", label=f"{definition.label} funnel")
+        "funnel_chart": charts.bars(bars, unit="", title=f"{definition.label} funnel")
         if funnel_["ended"] else None,
-        "timing_chart": charts.bar_chart(timings, unit="ms",
-                                         label=f"{definition.label} median step time (ms)")
+        "timing_chart": charts.bars(timings, unit="ms",
+                                    title=f"{definition.label} median step time (ms)")
         if funnel_["ended"] else None,
         "empty": not counts["started"],
     }

@@ -11,7 +11,6 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 from django.http import HttpRequest
@@ -72,10 +71,14 @@ class Board:
         self.request = request
         self.site_name = site_name
 
-    @cached_property
-    def summary(self) -> Any:
-        """The analytics summary query set for this window and filters (None if absent)."""
-        return data.summary(self.window, self.controls)
+        self._summary: dict[str, Any] | None = None
+
+    def part(self, name: str) -> Any:
+        """One part of the overview query set: from the whole set when it was computed for
+        this render, else on its own (a partial refresh needs only its panel's part)."""
+        if self._summary is not None:
+            return self._summary[name]
+        return data.PARTS[name](self)
 
     def url(self, name: str, *args: Any, query: str | None = None) -> str:
         path = reverse(f"admin:perfmonitor_dashboard_{name}", args=args,
@@ -99,4 +102,8 @@ class Board:
         return panel
 
     def render_all(self) -> list[dict[str, Any]]:
+        try:
+            self._summary = data.summary(self.window, self.controls)
+        except Exception:  # each panel then asks for its own part and shows its own error
+            logger.exception("perfmonitor: dashboard summary failed")
         return [self.render(name) for name in PANELS]

@@ -1,16 +1,13 @@
 """Where the dashboard's numbers come from: thin calls into the domain packages.
 
-Each function here calls the analytics, journeys or alerting package's own
-public function and adapts its result to what a panel template shows. Nothing
-here queries raw tables or recomputes what those packages compute; a package
-that is not installed in this version yields ``None`` and its panels say so.
+Each function here calls the analytics or alerting package's own public
+function or endpoint; nothing here queries raw tables or recomputes what those
+packages compute.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,16 +17,6 @@ from django.urls import NoReverseMatch, reverse
 from perfmonitor.dashboard.controls import Controls
 
 logger = logging.getLogger("perfmonitor")
-
-
-def optional(module: str, name: str) -> Callable[..., Any] | None:
-    """``module.name`` when that module exists in this version, else None."""
-    try:
-        return getattr(importlib.import_module(module), name, None)
-    except ImportError as exc:
-        if exc.name and module.startswith(exc.name):
-            return None
-        raise
 
 
 class AlertNotFound(LookupError):

@@ -38,7 +38,7 @@ def test_the_alerts_panel_lists_the_firing_alert_with_an_acknowledge_button(clie
 def test_the_open_alerts_card_counts_the_firing_alert(client, viewer, firing):
     client.force_login(viewer)
     body = client.get(f"{OVERVIEW}panel/cards/").content.decode()
-    assert 'data-card="open-alerts"' in body
+    assert 'data-card="open_alerts"' in body
     assert '<span class="pm-value">1</span>' in body
 
 

@@ -137,18 +137,20 @@ def test_an_admin_watches_acknowledges_and_sees_a_live_update(site, chromium):
         page.wait_for_selector("#pm-live-status.pm-live-live", timeout=10_000)
 
         # The score gauge and the trend charts are SVG paths drawn from the data.
-        gauge = page.locator("#pm-panel-score svg path.pm-gauge-value")
-        assert gauge.count() == 1 and gauge.get_attribute("d").count("A") == 1
+        arcs = page.locator("#pm-panel-score svg path")
+        assert arcs.count() == 2  # the track and the score's arc
+        assert " A " in arcs.nth(1).get_attribute("d")
         score = float(page.locator("#pm-panel-score .pm-gauge").get_attribute("data-score"))
         assert 0 < score <= 100
-        lines = page.locator("#pm-panel-trends svg path.pm-line")
-        assert lines.count() >= 4
-        assert all(lines.nth(i).get_attribute("d").count("L") >= 10 for i in range(3))
+        assert f"{score:.0f}" in page.locator("#pm-panel-score svg").text_content()
+        lines = page.locator("#pm-panel-trends svg polyline")
+        assert lines.count() >= 5  # p50, p95, throughput, error rate, LCP (+ its threshold)
+        assert all(len(lines.nth(i).get_attribute("points").split()) >= 10 for i in range(4))
         assert page.locator("#pm-panel-trends svg circle title").count() > 10  # tooltips
         assert page.locator('#pm-panel-routes tr[data-route="/lessons/"]').count() == 1
         login = page.locator('#pm-panel-journeys tr[data-journey="login"]')
         assert "75.0 %" in login.inner_text()  # 6 of 8 completed
-        assert login.locator("svg path.pm-bar").count() == 4  # one funnel bar per step
+        assert login.locator("svg rect").count() == 4  # one funnel bar per step
         shoot(page, "overview")
 
         # Acknowledge the firing alert; the panel shows it acknowledged, without a reload.
@@ -173,7 +175,7 @@ def test_an_admin_watches_acknowledges_and_sees_a_live_update(site, chromium):
 
         # Drill into the route behind the slowest requests.
         page.click('#pm-panel-routes tr[data-route="/lessons/"] a')
-        page.wait_for_selector("#pm-route svg path.pm-bar")
+        page.wait_for_selector("#pm-route svg rect")
         shoot(page, "route")
     except Exception:
         shoot(page, "failure")
