@@ -154,6 +154,12 @@ DEFAULTS: dict[str, Setting] = {
     "ALERT_EXTERNAL_URL": Setting("", (str,), "Base URL of this site (https://lms.example.com), "
                                   "used for links in notifications."),
     "ALERT_EVALUATION_RETENTION_DAYS": Setting(3, (int,), "Days evaluation claim rows are kept."),
+    # -- dashboard ---------------------------------------------------------------
+    "DASHBOARD_POLL_SECONDS": Setting(30, _NUM, "Seconds between panel refreshes when the "
+                                      "dashboard has no live connection (polling fallback)."),
+    "DASHBOARD_MIN_REFRESH_SECONDS": Setting(5, _NUM, "A panel refreshes on live metrics "
+                                             "updates at most this often; alert changes show "
+                                             "at once."),
 }
 
 
