@@ -188,7 +188,8 @@ def _simulate(rule: AlertRule, times: list[datetime],
             inst = instances.setdefault(labels, Instance())
             transitions = step(inst, obs, policy, moment)
             _track(labels, inst, transitions, moment, current, episodes)
-            points.setdefault(labels, []).append([moment.isoformat(), obs.value, inst.state])
+            shown = str(inst.state) if inst.is_open or transitions else AlertState.INACTIVE.value
+            points.setdefault(labels, []).append([moment.isoformat(), obs.value, shown])
     for episode in current.values():
         episode["open_at_end"] = True
     return _report(rule, start, end, step_size, fast, len(times), episodes, points, n_channels)

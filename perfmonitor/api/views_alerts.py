@@ -258,6 +258,7 @@ class SilenceSerializer(serializers.ModelSerializer):
         fields = ["id", "matchers", "starts_at", "ends_at", "comment", "created_by",
                   "created_at", "active"]
         read_only_fields = ["id", "created_at"]
+        extra_kwargs = {"comment": {"allow_blank": True}}  # validate_silence explains why not
 
     def get_active(self, silence: Silence) -> bool:
         return silence.starts_at <= clock.now() < silence.ends_at

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -39,26 +40,6 @@ OVERRIDES = {"ALERT_NOTIFY_BACKOFF_SECONDS": 0.3, "ALERT_NOTIFY_BACKOFF_MAX": 1.
 
 
 @pytest.fixture(scope="module")
-def queue() -> str:
-    return f"perfmonitor-alert-tests-{os.getpid()}-{time.time_ns()}"
-
-
-@pytest.fixture(scope="module")
-def celery_app(queue: str) -> Iterator[object]:
-    """This process sends tasks through the test app (Redis db 6, the session's queue)."""
-    os.environ["PERFMONITOR_ALERTS_QUEUE"] = queue
-    from tests.alerts.celery_app import app
-
-    app.conf.task_default_queue = queue
-    previous = tasks.evaluate_alert_rules.app
-    app.set_current()
-    app.set_default()
-    yield app
-    previous.set_current()
-    previous.set_default()
-
-
-@pytest.fixture(scope="module")
 def shared_receiver(webhook_secret: str) -> Iterator[Receiver]:
     found, server = start_receiver(webhook_secret)
     yield found
@@ -73,12 +54,12 @@ def receiver(shared_receiver: Receiver) -> Receiver:
 
 
 @pytest.fixture(scope="module")
-def worker(celery_app: object, queue: str, shared_receiver: Receiver, django_db_setup: None,
+def worker(alert_celery: Any, shared_receiver: Receiver, django_db_setup: None,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
     """One worker for the module (starting one costs seconds); the kill test restarts it."""
     overrides = {**OVERRIDES, "ALERT_SMS_API_URL": shared_receiver.url("/sms")}
     log = tmp_path_factory.mktemp("worker") / "celery"
-    started = Worker(queue, overrides, Path(log))
+    started = Worker(alert_celery.conf.task_default_queue, overrides, Path(log))
     started.start()
     yield started
     started.stop()
