@@ -38,7 +38,7 @@ class CaptureContext:
     def __init__(self, limit: int) -> None:
         self.queries: list[tuple[str, float, bool]] = []
         self.overflow: dict[str, list[float]] = {}
-        self.limit = limit
+        self.limit = int(limit)
         self.exception: str = ""
         self._overflow_lock: threading.Lock | None = None
 

@@ -198,3 +198,21 @@ class TestQueriesOutsideRequests:
         assert buffer_module.buffer.captured == 1
         assert not QueryFingerprint.objects.filter(sql__icontains="perfmonitor").exists()
         assert set(MetricRollup.objects.values_list("kind", flat=True)) == {"request", "query"}
+
+
+@pytest.mark.django_db
+def test_a_failing_query_is_counted_and_its_error_reaches_the_host_unchanged(flush):
+    from django.db import DatabaseError, transaction
+
+    from perfmonitor.capture import track
+
+    with track("broken-report"):
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT * FROM no_such_table_anywhere")
+        Course.objects.count()
+    flush()
+    failing = MetricRollup.objects.get(kind="query", name__in=[
+        fp for fp, in QueryFingerprint.objects.filter(sql__contains="no_such_table")
+        .values_list("fingerprint")])
+    assert (failing.count, failing.errors) == (1, 1)
+    assert MetricRollup.objects.get(kind="task").errors == 0  # the task itself carried on
