@@ -189,15 +189,24 @@ def end_to_end(args: argparse.Namespace, template: str, template_path: Path) -> 
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
+    window = max(written_at, load_seconds)
+    spent = {k: cpu_after[k] - cpu_before[k] for k in cpu_after}
     return {
         "accepted_per_s": accepted / load_seconds,
-        "written_per_s": last_rows / max(written_at, load_seconds),
-        "written": last_rows, "accepted": accepted, "lost": accepted - last_rows,
+        "written_per_s": last_rows / window,
+        "written": last_rows, "accepted": accepted,
+        # wrk does not count the requests still in flight when it stops: those are written
+        # too, so only a shortfall is a loss.
+        "lost": max(accepted - last_rows, 0),
         "non_2xx": result["status_errors"], "socket_errors": result["socket_errors"],
         "p50_ms": result["p50_us"] / 1000, "p99_ms": result["p99_us"] / 1000,
         "drain_s": max(written_at - load_seconds, 0.0),
-        **{f"cpu_{k}": (cpu_after[k] - cpu_before[k]) / load_seconds for k in cpu_after},
-        "cpu_machine": (machine_after - machine_before) / max(written_at, load_seconds),
+        **{f"cpu_{k}": v / window for k, v in spent.items()},
+        "cpu_machine": (machine_after - machine_before) / window,
+        # CPU microseconds per event written: independent of what else runs on the machine.
+        "us_gunicorn": spent["gunicorn"] / max(last_rows, 1) * 1e6,
+        "us_postgres": spent["postgres"] / max(last_rows, 1) * 1e6,
+        "us_wrk": spent["wrk"] / max(last_rows, 1) * 1e6,
     }
 
 
@@ -341,9 +350,18 @@ def main() -> None:
             f"{median(e2e, 'p99_ms'):.1f} ms; non-2xx {sum(r['non_2xx'] for r in e2e):.0f}, "
             f"socket errors {sum(r['socket_errors'] for r in e2e):.0f}, events lost "
             f"{sum(r['lost'] for r in e2e):.0f}; drain after load {median(e2e, 'drain_s'):.1f} s",
-            f"CPU cores busy during load: gunicorn {median(e2e, 'cpu_gunicorn'):.2f}, postgres "
-            f"{median(e2e, 'cpu_postgres'):.2f}, wrk {median(e2e, 'cpu_wrk'):.2f}, whole machine "
-            f"{median(e2e, 'cpu_machine'):.2f} of {os.cpu_count()}",
+            f"CPU cores busy until the last row landed: gunicorn {median(e2e, 'cpu_gunicorn'):.2f}"
+            f", postgres {median(e2e, 'cpu_postgres'):.2f}, wrk {median(e2e, 'cpu_wrk'):.2f}, "
+            f"whole machine {median(e2e, 'cpu_machine'):.2f} of {os.cpu_count()}",
+        ]
+        per_event = median(e2e, "us_gunicorn") + median(e2e, "us_postgres")
+        lines += [
+            f"CPU per event written: gunicorn {median(e2e, 'us_gunicorn'):.0f} us (HTTP, "
+            f"validation, flusher), postgres {median(e2e, 'us_postgres'):.0f} us, wrk "
+            f"{median(e2e, 'us_wrk'):.0f} us",
+            f"projection: at {per_event:.0f} us of CPU per event, {os.cpu_count()} cores with "
+            f"nothing else running take about {os.cpu_count() * 1e6 / per_event:,.0f} events/s "
+            "end to end",
         ]
     load = os.getloadavg()[0]
     lines.append(f"load average at the end: {load:.1f} (other work on the machine skews all rows)")
