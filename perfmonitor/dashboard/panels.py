@@ -23,7 +23,6 @@ from perfmonitor.dashboard import data
 from perfmonitor.dashboard.controls import Controls
 
 logger = logging.getLogger("perfmonitor")
-POLL_SECONDS = 30
 
 
 @contextlib.contextmanager

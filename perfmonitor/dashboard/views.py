@@ -18,6 +18,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from perfmonitor.conf import settings
 from perfmonitor.dashboard import drilldowns, panels, sources
 from perfmonitor.dashboard.controls import (
     DEVICES,
@@ -65,7 +66,8 @@ def _page_context(request: HttpRequest, site: AdminSite, controls: Controls, tit
         "devices": DEVICES,
         "export": sources.report_links(controls),
         "live_path": "/ws/perfmonitor/live/",
-        "poll_seconds": panels.POLL_SECONDS,
+        "poll_seconds": settings.DASHBOARD_POLL_SECONDS,
+        "min_refresh_seconds": settings.DASHBOARD_MIN_REFRESH_SECONDS,
         "can_acknowledge": can_acknowledge_alerts(request.user),
     }
 

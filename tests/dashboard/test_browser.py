@@ -182,3 +182,31 @@ def test_an_admin_watches_acknowledges_and_sees_a_live_update(site, chromium):
         raise
     finally:
         context.close()
+
+
+def test_without_a_channel_layer_the_page_polls_and_says_so(site, chromium, settings):
+    settings.CHANNEL_LAYERS = {}
+    settings.PERFMONITOR = {**settings.PERFMONITOR, "DASHBOARD_POLL_SECONDS": 1}
+    User.objects.create_superuser("admin", "admin@example.com", "admin-pass")
+    context = chromium.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(f"{site}/admin/login/?next={OVERVIEW}")
+        page.fill("#id_username", "admin")
+        page.fill("#id_password", "admin-pass")
+        page.click("input[type=submit]")
+        page.wait_for_selector("#pm-live-status.pm-live-polling", timeout=10_000)
+        status = page.locator("#pm-live-status").inner_text()
+        assert "Polling every 1 s" in status and "not available" in status
+        page.evaluate("window.__notReloaded = true")
+        before = page.locator("#pm-panel-alerts .pm-updated time").get_attribute("datetime")
+        page.wait_for_function(
+            "before => document.querySelector('#pm-panel-alerts .pm-updated time')"
+            ".getAttribute('datetime') !== before", arg=before, timeout=10_000)
+        assert page.evaluate("window.__notReloaded") is True
+        shoot(page, "overview-polling")
+    except Exception:
+        shoot(page, "failure-polling")
+        raise
+    finally:
+        context.close()

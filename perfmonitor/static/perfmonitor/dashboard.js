@@ -16,7 +16,7 @@
     var lastUpdate = document.getElementById("pm-last-update");
     var autoBox = document.getElementById("pm-auto-refresh");
     var refreshButton = document.getElementById("pm-refresh-now");
-    var pollMs = (parseInt(root.dataset.pollSeconds, 10) || 30) * 1000;
+    var pollMs = Math.max(1, parseFloat(root.dataset.pollSeconds) || 30) * 1000;
     var socket = null;
     var pollTimer = null;
     var retryTimer = null;
@@ -39,12 +39,19 @@
       });
     }
 
-    // Several messages in a burst cost one request per panel.
-    function refreshPanel(el) {
+    // Several messages in a burst cost one request per panel, and a panel is fetched at
+    // most once per MIN_GAP_MS for metrics (the flusher publishes up to once a second);
+    // alert changes show at once.
+    var MIN_GAP_MS = Math.max(0, parseFloat(root.dataset.minRefreshSeconds) || 5) * 1000;
+    var lastFetch = {};
+
+    function refreshPanel(el, urgent) {
       var id = el.id;
       if (pending[id]) { return; }
+      var wait = urgent ? 200 : Math.max(200, (lastFetch[id] || 0) + MIN_GAP_MS - Date.now());
       pending[id] = setTimeout(function () {
         delete pending[id];
+        lastFetch[id] = Date.now();
         var current = document.getElementById(id);
         if (current) {
           // The panel is the request's source: htmx keeps one request in flight (and one
@@ -52,10 +59,10 @@
           htmx.ajax("GET", current.dataset.src,
                     { source: "#" + id, target: "#" + id, swap: "outerHTML" });
         }
-      }, 200);
+      }, wait);
     }
 
-    function refreshAll() { panels().forEach(refreshPanel); }
+    function refreshAll() { panels().forEach(function (el) { refreshPanel(el, true); }); }
 
     function startPolling(reason) {
       setStatus("polling", "Polling every " + pollMs / 1000 + " s: " + reason);
@@ -80,7 +87,8 @@
         root.dataset.liveMessages = String(received);
         root.dataset.lastTopic = msg.topic;
         lastUpdate.textContent = "last update " + new Date().toLocaleTimeString() + " (" + msg.topic + ")";
-        if (autoOn()) { panels(msg.topic).forEach(refreshPanel); }
+        var urgent = msg.topic === "alerts";
+        if (autoOn()) { panels(msg.topic).forEach(function (el) { refreshPanel(el, urgent); }); }
       }
     }
 
@@ -109,7 +117,7 @@
       });
     }
     if (refreshButton) { refreshButton.addEventListener("click", refreshAll); }
-    // Hide the alert list's ack forms' full-page fallback from htmx users only.
+    // A failed refresh keeps the panel's last content and marks it (data-error="<status>").
     document.body.addEventListener("htmx:responseError", function (event) {
       var target = event.detail.target;
       if (target) { target.setAttribute("data-error", String(event.detail.xhr.status)); }
