@@ -14,7 +14,8 @@ from django.test import override_settings
 
 from demo_project.lms.models import Booking, Payment
 from demo_project.lms.seed import seed
-from demo_project.lms.traffic import FlowError, Pacer, TrafficGenerator, Visitor
+from demo_project.lms.traffic import TrafficGenerator
+from demo_project.lms.visitor import FlowError, Pacer, Visitor
 from perfmonitor.models import UserJourney
 from tests.demo.conftest import FAST_HASHER
 
