@@ -58,6 +58,8 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
                               "CONFIG": {"hosts": [REDIS_URL]}}} if REDIS_URL else \
     {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+if REDIS_URL:  # redis-py 8 reads with a 5 s timeout: idle WebSockets would drop every 5 s
+    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [{"address": REDIS_URL, "socket_timeout": None}]
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
 CELERY_BROKER_URL = REDIS_URL or "memory://"
