@@ -91,7 +91,16 @@ def _stat(pid: int) -> tuple[str, int, float] | None:
     return comm, int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def cpu_by_group(gunicorn_pid: int) -> dict[str, float]:
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def cpu_by_group(gunicorn_pid: int, database: str) -> dict[str, float]:
+    """CPU seconds so far of the server, of PostgreSQL backends serving the benchmark's
+    database (other databases' backends belong to other work), and of wrk."""
     groups = {"gunicorn": 0.0, "postgres": 0.0, "wrk": 0.0}
     stats = {int(p): _stat(int(p)) for p in os.listdir("/proc") if p.isdigit()}
     for pid, stat in stats.items():
@@ -100,7 +109,7 @@ def cpu_by_group(gunicorn_pid: int) -> dict[str, float]:
         comm, ppid, cpu = stat
         if pid == gunicorn_pid or ppid == gunicorn_pid:
             groups["gunicorn"] += cpu
-        elif comm.startswith("postgres"):
+        elif comm.startswith("postgres") and f" {database} " in _cmdline(pid):
             groups["postgres"] += cpu
         elif comm == "wrk":
             groups["wrk"] += cpu
@@ -169,7 +178,10 @@ def end_to_end(args: argparse.Namespace, template: str, template_path: Path) -> 
         warm_up(port, template)
         time.sleep(2)  # the warm-up rows are flushed...
         baseline_rows = stored_rows()  # ...and not counted
-        cpu_before, machine_before = cpu_by_group(server.pid), machine_cpu()
+        from django.conf import settings
+
+        database = settings.DATABASES["default"]["NAME"]
+        cpu_before, machine_before = cpu_by_group(server.pid, database), machine_cpu()
         started = time.monotonic()
         result = run_wrk(port, args.seconds, args.connections, template_path)
         load_seconds = result["duration_us"] / 1e6
@@ -185,7 +197,7 @@ def end_to_end(args: argparse.Namespace, template: str, template_path: Path) -> 
                 break
             time.sleep(0.2)
         written_at = last_change - started
-        cpu_after, machine_after = cpu_by_group(server.pid), machine_cpu()
+        cpu_after, machine_after = cpu_by_group(server.pid, database), machine_cpu()
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
