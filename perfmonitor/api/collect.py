@@ -6,8 +6,8 @@ Anonymous and CSRF-exempt; accepts ``application/json`` and ``text/plain``
 index while the valid events of the batch are kept (``202``). Nothing here
 writes to the database: accepted events go to the capture buffer.
 
-Order of checks: bot user agents (202, nothing stored), origin allow-list
-(403), throttle (429), content type (415), size (413), JSON (400), batch shape
+Order of checks: origin allow-list (403), throttle (429), bot user agents
+(202, nothing stored), content type (415), size (413), JSON (400), batch shape
 (400 / 413 for too many events), write key (403), then each event.
 """
 
