@@ -7,6 +7,10 @@ perfmonitor.E004  PERFMONITOR is not a dict
 perfmonitor.E005  unknown PERFMONITOR key (with a did-you-mean hint)
 perfmonitor.E006  PERFMONITOR value of the wrong type
 perfmonitor.E007  PERFMONITOR value out of range
+
+Domain packages write their own check functions (``perfmonitor.journeys.checks``:
+perfmonitor.E020, a JOURNEY_TYPES definition that is not valid); they are
+registered at the bottom of this module.
 """
 
 from __future__ import annotations
@@ -158,3 +162,12 @@ def _range_errors(key: str, value: Any, spec: Setting) -> list[CheckMessage]:
         return [Error(f"{SETTINGS_NAME}[{key!r}] must be {wanted}, not {value!r}.",
                       hint=f"{spec.doc} Default: {spec.default!r}.", id="perfmonitor.E007")]
     return []
+
+
+def _register_domain_checks() -> None:
+    from perfmonitor.journeys.checks import check_journey_types
+
+    register(check_journey_types, Tags.compatibility)
+
+
+_register_domain_checks()

@@ -13,6 +13,7 @@ rejects unknown keys (``perfmonitor.E005``).
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -214,6 +215,14 @@ class PerfmonitorSettings:
 
 
 settings = PerfmonitorSettings()
+
+
+def _after_fork_in_child() -> None:
+    # A lock held by another thread at fork time would stay held in the child.
+    settings._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def reload_settings(*, setting: str, **kwargs: Any) -> None:

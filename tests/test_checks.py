@@ -111,3 +111,9 @@ def test_checks_run_through_djangos_framework():
     with override_settings(MIDDLEWARE=[SECURITY], PERFMONITOR={"SAMPLE_RATIO": 1}):
         found = {m.id for m in checks.run_checks() if m.id.startswith("perfmonitor.")}
     assert {"perfmonitor.E001", "perfmonitor.E005"} <= found
+
+
+def test_e020_a_bad_journey_definition_is_reported_by_djangos_check_run():
+    with override_settings(PERFMONITOR={"JOURNEY_TYPES": {"login": {"steps": "not a list"}}}):
+        found = [m for m in checks.run_checks() if m.id == "perfmonitor.E020"]
+    assert len(found) == 1

@@ -104,3 +104,15 @@ def test_the_celery_task_prunes(aged_data):
 
     assert prune_old_data.apply().get()["hour_rollups"] == 1
     assert_only_kept_rows_remain()
+
+
+def test_pruning_is_scheduled_by_the_setup_command():
+    from django_celery_beat.models import PeriodicTask
+
+    PeriodicTask.objects.filter(task="perfmonitor.prune_old_data").delete()
+    out = StringIO()
+    call_command("perfmonitor_setup", stdout=out)
+    task = PeriodicTask.objects.get(task="perfmonitor.prune_old_data")
+    assert task.enabled and task.interval.every == 3600
+    call_command("perfmonitor_setup", stdout=StringIO())  # idempotent
+    assert PeriodicTask.objects.filter(task="perfmonitor.prune_old_data").count() == 1

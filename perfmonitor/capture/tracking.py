@@ -57,9 +57,11 @@ class Unit:
                 self.suppress_token = None
             if self.ctx is None or self.token is None:
                 return
-            current.reset(self.token)
-            self.token = None
-            ctx, self.ctx = self.ctx, None
+            ctx, token, self.ctx, self.token = self.ctx, self.token, None, None
+            try:
+                current.reset(token)
+            except ValueError:  # ended in another context than it began: still record it
+                current.set(None)
             buffer_module.push(TaskRecord(
                 name=self.name, kind="task", ts=self.wall,
                 duration_ms=(time.perf_counter() - self.start) * 1000.0,

@@ -153,3 +153,23 @@ def test_a_management_command_owns_its_queries_and_flushes_at_exit(tmp_path):
     [(captured, flushed, dropped)] = _read_back(
         url, "SELECT captured, flushed, dropped FROM perfmonitor_monitor_health")
     assert (captured, flushed, dropped) == (2, 2, 0)
+
+
+@pytest.mark.parametrize("argv, origin", [
+    (["manage.py", "import_courses", "--all"], "command:import_courses"),
+    (["/usr/bin/django-admin", "send_reminders"], "command:send_reminders"),
+    (["/venv/lib/python3.11/site-packages/django/__main__.py", "rebuild"], "command:rebuild"),
+    (["manage.py", "migrate"], None),  # schema work says nothing about the site
+    (["manage.py", "perfmonitor_prune"], None),  # perfmonitor's own
+    (["manage.py"], None),
+    (["/venv/bin/gunicorn", "site.wsgi"], "process:gunicorn"),
+    (["/venv/lib/python3.11/site-packages/celery/__main__.py", "-A", "lms", "worker"],
+     "process:celery"),
+    (["-c"], "process:python"),
+    (["/venv/bin/pytest", "tests"], None),
+    (["/venv/lib/python3.11/site-packages/pytest/__main__.py", "tests"], None),
+])
+def test_queries_outside_requests_are_attributed_by_program(argv, origin):
+    from perfmonitor.capture.context import process_origin
+
+    assert process_origin(argv) == origin
