@@ -33,7 +33,7 @@ import numpy as np
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.analytics.settings")
 
 DAYS = 30
-MINUTES = DAYS * 24 * 60
+MINUTES = DAYS * 24 * 60 + 60  # 30 days plus the hour 'now' falls in
 MINUTE_RETENTION_DAYS = 14
 STATE_FILE = Path(__file__).with_name("dataset.json")
 HEADER = struct.Struct("<BBdI")
@@ -382,12 +382,12 @@ def _copy_rows(connection, parts) -> int:  # noqa: ANN001
     written = 0
     connection.ensure_connection()
     raw = connection.connection
-    with raw.cursor() as cursor:
-        with cursor.copy(f"COPY perfmonitor_metric_rollups ({columns}) FROM STDIN") as copy:
-            for _label, rows in parts:
-                for row in rows:
-                    copy.write_row(row)
-                    written += 1
+    with raw.cursor() as cursor, \
+            cursor.copy(f"COPY perfmonitor_metric_rollups ({columns}) FROM STDIN") as copy:
+        for _label, rows in parts:
+            for row in rows:
+                copy.write_row(row)
+                written += 1
     raw.commit()
     return written
 

@@ -23,11 +23,12 @@ from perfmonitor.analytics.query import (
     SeriesStats,
     Window,
     change,
+    default_bucket,
     pinned_marks,
     prepare_sketches,
     stats,
     total,
-    trend,
+    trend_points,
 )
 
 SUPPORTED_FILTERS = ("route", "page")
@@ -98,19 +99,15 @@ def top_routes(routes: dict[tuple, SeriesStats], window: Window,
 
 def trends(window: Window, route: str | None = None,
            page: str | None = None) -> dict[str, Any]:
-    requests = trend("request", window=window, name=route)
-    points = []
-    for start, s in requests:
-        qs = s.sketch.quantiles((0.5, 0.95)) if s.count else {}
-        points.append({"t": start.isoformat(), "count": s.count, "p50": s._clamp(qs.get(0.5)),
-                       "p95": s._clamp(qs.get(0.95)), "error_rate": s.error_rate})
-    step = (requests[1][0] - requests[0][0]).total_seconds() if len(requests) > 1 \
-        else window.span.total_seconds()
-    for point in points:
-        point["throughput_per_minute"] = point["count"] / (step / 60)
-    lcp = trend("vital", window=window, name="LCP", dimension=page)
-    return {"bucket_seconds": step, "requests": points,
-            "lcp_p75": [{"t": t.isoformat(), "p75": s.p75, "count": s.count} for t, s in lcp]}
+    """Requests (p50, p95, throughput, error rate) and LCP p75 over time."""
+    step = default_bucket(window)
+    requests = trend_points("request", window=window, name=route, bucket=step)
+    lcp = trend_points("vital", window=window, name="LCP", dimension=page, qs=(0.75,),
+                       bucket=step)
+    keep = ("t", "count", "p50", "p95", "error_rate", "throughput_per_minute")
+    return {"bucket_seconds": step.total_seconds(),
+            "requests": [{k: p[k] for k in keep} for p in requests],
+            "lcp_p75": [{"t": p["t"], "p75": p["p75"], "count": p["count"]} for p in lcp]}
 
 
 def dashboard_summary(window: Window, filters: Mapping[str, str] | None = None,

@@ -15,8 +15,11 @@ exactly once by the coarsest rows that fit inside it:
   scan; the moment compaction folds one into its hour (and day) row it marks it
   compacted in the same transaction, so a datum is never read twice or missed.
 
-Everything a caller reads comes from one SQL statement, so a compaction that
-commits between two reads cannot make a row count twice.
+The rows of one call come from one SQL statement. Watermarks and late-row
+ids are read before it (once per dashboard render with :func:`pinned_marks`);
+stale ones are harmless: a region a stale mark calls open is read from minute
+rows, which stay complete after compaction, and a late row is counted only if
+it is still uncompacted in that same statement.
 
 Compaction also keeps aggregate series at hour and day resolution: name
 ``*`` / dimension ``*`` is the whole kind, dimension ``*`` a name across its
@@ -38,12 +41,19 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
-from django.db.models import Max, Q
+from django.db import connections, router
+from django.db.models import FloatField, Func, Max, Q
 from django.utils import timezone
 
-from perfmonitor.analytics.sketch import QuantileSketch, SketchView, grouped_views
+from perfmonitor.analytics.sketch import (
+    QuantileSketch,
+    SketchView,
+    grouped_quantiles,
+    grouped_views,
+)
 from perfmonitor.conf import settings
 from perfmonitor.models import MetricRollup
 
@@ -57,6 +67,7 @@ ALL = "*"  # name / dimension of aggregate series built by compaction
 NAME_TOTAL_KINDS = frozenset({"request", "query", "vital", "api"})
 STATE_KIND = "_state"  # compaction's own bookkeeping row (never a metric)
 STATE_NAME = "compaction"
+MAX_LATE_ROWS = 50_000  # beyond it a reader waits for compaction to fold them
 
 MAX_WINDOW = timedelta(days=400)
 MIN_WINDOW = timedelta(minutes=1)
@@ -249,11 +260,13 @@ def prepare_sketches(items: Iterable[SeriesStats]) -> None:
 @dataclass(frozen=True)
 class Marks:
     """How far compaction got: rows before ``hour``/``day`` are folded; ``cursor``
-    is the id below which every late row has been folded."""
+    is the id below which every late row has been folded; ``late`` the ids of
+    late minute rows (above the cursor, in folded hours) not folded yet."""
 
     hour: datetime | None
     day: datetime | None
     cursor: int
+    late: tuple[int, ...] = ()
 
 
 _pinned: ContextVar[Marks | None] = ContextVar("perfmonitor_marks", default=None)
@@ -270,9 +283,17 @@ def read_marks() -> Marks:
         return pinned
     hour = _latest(MetricRollup.HOUR)
     day = _latest(DAY_RESOLUTION)
-    cursor = (MetricRollup.objects.filter(kind=STATE_KIND, name=STATE_NAME)
-              .values_list("count", flat=True).first()) or 0
-    return Marks(hour + HOUR if hour else None, day + DAY if day else None, int(cursor))
+    cursor = int((MetricRollup.objects.filter(kind=STATE_KIND, name=STATE_NAME)
+                  .values_list("count", flat=True).first()) or 0)
+    hour_mark = hour + HOUR if hour else None
+    late: tuple[int, ...] = ()
+    if hour_mark is not None:
+        # A primary-key range scan over rows inserted since the cursor: a few
+        # hundred rows, usually none of them late.
+        late = tuple(MetricRollup.objects.filter(
+            id__gt=cursor, resolution=MetricRollup.MINUTE, compacted=False,
+            bucket_start__lt=hour_mark).values_list("id", flat=True)[:MAX_LATE_ROWS])
+    return Marks(hour_mark, day + DAY if day else None, cursor, late)
 
 
 @contextlib.contextmanager
@@ -354,7 +375,7 @@ def resolution_filter(window: Window, watermark: datetime | None = None,
     marks = read_marks() if use_watermark else Marks(None, None, 0)
     if watermark is not None:
         marks = Marks(watermark, marks.day if marks.day and marks.day <= watermark else None,
-                      marks.cursor)
+                      marks.cursor, marks.late)
     return _rows_filter(cover(window, marks), marks, Q(), Q())
 
 
@@ -370,12 +391,14 @@ def _rows_filter(segments: list[Segment], marks: Marks, coarse_series: Q, fine_s
         q |= coarse_series & _range(res, a, b)
     for res, a, b in fine:
         q |= fine_series & _range(res, a, b)
-    if coarse:
+    if coarse and marks.late:
+        # Late rows not folded yet count where their coarse row would have
+        # counted them; ``compacted=False`` is re-checked in this same statement,
+        # so a row folded since the marks were read counts once, in its hour row.
         late_span = Q(pk__in=[])
         for _res, a, b in coarse:
             late_span |= Q(bucket_start__gte=a, bucket_start__lt=b)
-        q |= (fine_series & Q(id__gt=marks.cursor, resolution=MetricRollup.MINUTE,
-                              compacted=False) & late_span)
+        q |= (fine_series & Q(id__in=marks.late, compacted=False) & late_span)
     return q
 
 
@@ -416,12 +439,20 @@ FIELDS = ("name", "dimension", "bucket_start", "resolution", "count", "sum", "er
 
 def rollup_rows(kind: str, *, window: Window, name: Names = None, dimension: Names = None,
                 fields: Iterable[str] = FIELDS, group_by: Sequence[str] = ("name", "dimension"),
-                finest: int = DAY_RESOLUTION) -> Iterable[tuple]:
-    """Rollup rows covering the window exactly once for the selected series."""
+                finest: int = DAY_RESOLUTION) -> list[tuple]:
+    """Rollup rows covering the window exactly once for the selected series.
+
+    One statement, fetched whole (a 30-day window is a few thousand rows per
+    series set): a server-side cursor would cost a round trip per chunk.
+    """
     marks = read_marks()
     coarse, fine = _series_filters(kind, name, dimension, group_by)
     q = _rows_filter(cover(window, marks, finest), marks, coarse, fine)
-    return MetricRollup.objects.filter(q).order_by().values_list(*fields).iterator(chunk_size=5000)
+    return list(MetricRollup.objects.filter(q).order_by().values_list(*fields))
+
+
+TREND_FIELDS = ("bucket_start", "count", "sum", "errors", "min", "max", "sketch")
+STATS_FIELDS = ("name", "dimension", "count", "sum", "errors", "min", "max", "sketch")
 
 
 def stats(kind: str, *, window: Window, name: Names = None, dimension: Names = None,
@@ -431,12 +462,12 @@ def stats(kind: str, *, window: Window, name: Names = None, dimension: Names = N
     index = [positions[g] for g in group_by]
     result: dict[tuple, SeriesStats] = {}
     for row in rollup_rows(kind, window=window, name=name, dimension=dimension,
-                           group_by=group_by):
-        key = tuple(row[i] for i in index)
+                           group_by=group_by, fields=STATS_FIELDS):
+        key = tuple([row[i] for i in index])
         entry = result.get(key)
         if entry is None:
             entry = result[key] = SeriesStats()
-        entry.add_row(row[4], row[5], row[6], row[7], row[8], row[9])
+        entry.add_row(row[2], row[3], row[4], row[5], row[6], row[7])
     return result
 
 
@@ -460,15 +491,100 @@ def trend(kind: str, *, window: Window, name: Names = None, dimension: Names = N
     origin = window.start.timestamp()
     buckets: dict[int, SeriesStats] = {}
     for row in rollup_rows(kind, window=window, name=name, dimension=dimension, group_by=(),
-                           finest=finest):
-        slot = max(0, math.floor((row[2].timestamp() - origin) / seconds))
+                           finest=finest, fields=TREND_FIELDS):
+        slot = max(0, math.floor((row[0].timestamp() - origin) / seconds))
         entry = buckets.get(slot)
         if entry is None:
             entry = buckets[slot] = SeriesStats()
-        entry.add_row(row[4], row[5], row[6], row[7], row[8], row[9])
+        entry.add_row(row[1], row[2], row[3], row[4], row[5], row[6])
     n_slots = max(1, math.ceil(window.span.total_seconds() / seconds))
     prepare_sketches(buckets.values())
     return [(window.start + step * i, buckets.get(i, SeriesStats())) for i in range(n_slots)]
+
+
+class EpochSeconds(Func):
+    """A datetime column as Unix seconds, computed by the database (parsing
+    thousands of timestamps in Python costs more than the query)."""
+
+    output_field = FloatField()
+    template = "EXTRACT(EPOCH FROM %(expressions)s)"
+
+    def as_sqlite(self, compiler, connection, **extra):  # type: ignore[no-untyped-def]
+        return self.as_sql(compiler, connection,
+                           template="ROUND((julianday(%(expressions)s) - 2440587.5) * 86400.0, 3)",
+                           **extra)
+
+    def as_mysql(self, compiler, connection, **extra):  # type: ignore[no-untyped-def]
+        return self.as_sql(compiler, connection, template="UNIX_TIMESTAMP(%(expressions)s)",
+                           **extra)
+
+
+def _epoch_supported() -> bool:
+    vendor = connections[router.db_for_read(MetricRollup)].vendor
+    return vendor in ("postgresql", "sqlite", "mysql")
+
+
+def trend_points(kind: str, *, window: Window, qs: tuple[float, ...] = (0.5, 0.95),
+                 name: Names = None, dimension: Names = None,
+                 bucket: timedelta | None = None) -> list[dict[str, Any]]:
+    """Like :func:`trend`, as plain points with quantiles, computed for all buckets at once.
+
+    Each point: ``t`` (bucket start), ``count``, ``sum``, ``errors``, ``min``,
+    ``max``, ``mean``, ``error_rate``, ``throughput_per_minute`` and one key per
+    quantile (``p50``, ``p95``... named by ``100 * q``).
+    """
+    step = bucket or default_bucket(window)
+    seconds = step.total_seconds()
+    finest = MetricRollup.MINUTE if seconds < 3600 else (
+        MetricRollup.HOUR if seconds < 86400 else DAY_RESOLUTION)
+    marks = read_marks()
+    coarse, fine = _series_filters(kind, name, dimension, ())
+    q = _rows_filter(cover(window, marks, finest), marks, coarse, fine)
+    rows = MetricRollup.objects.filter(q).order_by()
+    if _epoch_supported():
+        rows = rows.annotate(epoch=EpochSeconds("bucket_start"))
+        data = list(rows.values_list("epoch", "count", "sum", "errors", "min", "max", "sketch"))
+    else:
+        data = [(r[0].timestamp(), *r[1:]) for r in rows.values_list(*TREND_FIELDS)]
+    origin = window.start.timestamp()
+    n_slots = max(1, math.ceil(window.span.total_seconds() / seconds))
+    count = [0] * n_slots
+    total_sum = [0.0] * n_slots
+    errors = [0] * n_slots
+    low: list[float | None] = [None] * n_slots
+    high: list[float | None] = [None] * n_slots
+    groups: list[int] = []
+    blobs: list[bytes] = []
+    for epoch, n, s, e, lo, hi, blob in data:
+        slot = min(n_slots - 1, max(0, int((float(epoch) - origin) // seconds)))
+        count[slot] += n
+        total_sum[slot] += s
+        errors[slot] += e
+        if lo is not None and (low[slot] is None or lo < low[slot]):
+            low[slot] = lo
+        if hi is not None and (high[slot] is None or hi > high[slot]):
+            high[slot] = hi
+        if blob:
+            groups.append(slot)
+            blobs.append(blob if isinstance(blob, bytes) else bytes(blob))
+    quantiles = grouped_quantiles(groups, blobs, n_slots, qs)
+    minutes = seconds / 60
+    points = []
+    for i in range(n_slots):
+        n = count[i]
+        point: dict[str, Any] = {
+            "t": (window.start + step * i).isoformat(), "count": n, "sum": total_sum[i],
+            "errors": errors[i], "min": low[i], "max": high[i],
+            "mean": total_sum[i] / n if n else None, "error_rate": errors[i] / n if n else None,
+            "throughput_per_minute": n / minutes}
+        for qv in qs:
+            value = quantiles[qv][i] if n else None
+            if value is not None:
+                value = min(max(value, low[i] if low[i] is not None else value),
+                            high[i] if high[i] is not None else value)
+            point[f"p{100 * qv:g}"] = value
+        points.append(point)
+    return points
 
 
 def default_bucket(window: Window) -> timedelta:

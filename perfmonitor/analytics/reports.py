@@ -24,7 +24,7 @@ from django.utils import timezone
 from perfmonitor.analytics import frontend, overview, scores, svg
 from perfmonitor.analytics.assessment import assessment
 from perfmonitor.analytics.benchmarks import compare_with_industry
-from perfmonitor.analytics.query import Window, default_bucket, trend
+from perfmonitor.analytics.query import Window, default_bucket, trend_points
 
 Progress = Callable[[int, int, str], None]
 TREND_KINDS = (("request", "Server requests", "ms"), ("query", "Database queries", "ms"),
@@ -42,12 +42,8 @@ def _trends(window: Window) -> dict[str, Any]:
     bucket = _trend_bucket(window)
     out = {}
     for kind, label, unit in TREND_KINDS:
-        points = []
-        for start, s in trend(kind, window=window, bucket=bucket):
-            qs = s.sketch.quantiles((0.5, 0.95)) if s.count else {}
-            points.append({"t": start.isoformat(), "count": s.count,
-                           "p50": s._clamp(qs.get(0.5)), "p95": s._clamp(qs.get(0.95)),
-                           "error_rate": s.error_rate})
+        points = [{k: p[k] for k in ("t", "count", "p50", "p95", "error_rate")}
+                  for p in trend_points(kind, window=window, bucket=bucket)]
         out[kind] = {"label": label, "unit": unit, "bucket_seconds": bucket.total_seconds(),
                      "points": points}
     return out

@@ -338,8 +338,11 @@ _KEY_BITS = 22  # keys of any float64 at 1 % accuracy span < 2**17; room to spar
 def grouped_views(groups: list[int], blobs: list[bytes], n_groups: int) -> list[SketchView]:
     """One merged SketchView per group id (0..n_groups-1) from (group, blob) pairs.
 
-    Decodes every blob once and merges all groups in one sort, instead of one
-    numpy round trip per group: a trend of 720 buckets costs one pass.
+    Decodes every blob once and merges all groups together, instead of one
+    numpy round trip per group: a trend of 720 buckets costs one pass. Bins
+    are summed into a dense (group x key range) table with one ``bincount``
+    when that table is small (it is: keys of real data span a few hundred),
+    else through a sort.
     """
     key_parts: list[np.ndarray] = []
     count_parts: list[np.ndarray] = []
@@ -347,18 +350,25 @@ def grouped_views(groups: list[int], blobs: list[bytes], n_groups: int) -> list[
     owners: list[int] = []
     zeros = [0.0] * n_groups
     frombuffer = np.frombuffer
+    decompress = zlib.decompress
+    unpack = _HEADER.unpack_from
+    offset = _HEADER.size
+    integer_counts = True
     for group, blob in zip(groups, blobs, strict=True):
-        raw = zlib.decompress(blob)
-        version, flags, zero_count, n = _HEADER.unpack_from(raw)
+        raw = decompress(blob)
+        version, flags, zero_count, n = unpack(raw)
         if version != _FORMAT_VERSION:
             raise ValueError(f"unknown sketch format {version}")
-        zeros[group] += zero_count
+        if zero_count:
+            zeros[group] += zero_count
         if n == 0:
             continue
-        offset = _HEADER.size
         key_parts.append(frombuffer(raw, dtype="<i4", count=n, offset=offset))
-        dtype = "<u4" if flags & _FLAG_INTEGER_COUNTS else "<f8"
-        count_parts.append(frombuffer(raw, dtype=dtype, count=n, offset=offset + 4 * n))
+        if flags & _FLAG_INTEGER_COUNTS:
+            count_parts.append(frombuffer(raw, dtype="<u4", count=n, offset=offset + 4 * n))
+        else:
+            integer_counts = False
+            count_parts.append(frombuffer(raw, dtype="<f8", count=n, offset=offset + 4 * n))
         lengths.append(n)
         owners.append(group)
     empty = np.empty(0, dtype=np.int64)
@@ -367,10 +377,22 @@ def grouped_views(groups: list[int], blobs: list[bytes], n_groups: int) -> list[
     running = np.cumsum(np.concatenate(key_parts), dtype=np.int64)
     ends = np.cumsum(lengths)
     keys = running - np.repeat(np.concatenate(([0], running[ends[:-1] - 1])), lengths)
-    weights = np.concatenate([p.astype(np.float64, copy=False) for p in count_parts])
+    weights = np.concatenate(count_parts) if integer_counts else \
+        np.concatenate([p.astype(np.float64, copy=False) for p in count_parts])
+    weights = weights.astype(np.float64, copy=False)
+    owner = np.repeat(np.asarray(owners, dtype=np.int64), lengths)
     low = int(keys.min())
-    composite = (np.repeat(np.asarray(owners, dtype=np.int64), lengths) << _KEY_BITS) \
-        | (keys - low)
+    span = int(keys.max()) - low + 1
+    if n_groups * span <= 4_000_000:
+        table = np.bincount(owner * span + (keys - low), weights=weights,
+                            minlength=n_groups * span).reshape(n_groups, span)
+        views = []
+        for g in range(n_groups):
+            row = table[g]
+            present = np.flatnonzero(row)
+            views.append(SketchView(present + low, row[present], zeros[g]))
+        return views
+    composite = (owner << _KEY_BITS) | (keys - low)
     unique, inverse = np.unique(composite, return_inverse=True)
     sums = np.bincount(inverse.ravel(), weights=weights)
     owner_of = unique >> _KEY_BITS
@@ -378,3 +400,38 @@ def grouped_views(groups: list[int], blobs: list[bytes], n_groups: int) -> list[
     bounds = np.searchsorted(owner_of, np.arange(n_groups + 1)).tolist()
     return [SketchView(merged_keys[bounds[g]:bounds[g + 1]], sums[bounds[g]:bounds[g + 1]],
                        zeros[g]) for g in range(n_groups)]
+
+
+def grouped_quantiles(groups: list[int], blobs: list[bytes], n_groups: int,
+                      qs: tuple[float, ...]) -> dict[float, list[float | None]]:
+    """Quantiles of every group at once: {q: [value per group, None when empty]}.
+
+    For trends: hundreds of buckets, a few quantiles each, no per-bucket object.
+    Same rank rule and values as :meth:`QuantileSketch.quantiles`.
+    """
+    views = grouped_views(groups, blobs, n_groups) if blobs else []
+    if not views:
+        return {q: [None] * n_groups for q in qs}
+    lows = [int(v.keys[0]) for v in views if len(v.keys)]
+    if not lows:
+        return {q: [0.0 if v.count > 0 else None for v in views] for q in qs}
+    low = min(lows)
+    span = max(int(v.keys[-1]) for v in views if len(v.keys)) - low + 1
+    if n_groups * span > 4_000_000:
+        return {q: [v.quantile(q) for v in views] for q in qs}
+    table = np.zeros((n_groups, span))
+    zeros = np.array([v.zero_count for v in views])
+    for g, v in enumerate(views):
+        if len(v.keys):
+            table[g, v.keys - low] = v.weights
+    cum = np.cumsum(table, axis=1) + zeros[:, None]
+    counts = cum[:, -1]
+    values_of_index = np.power(2.0, (np.arange(span) + low) / _MULTIPLIER) * _VALUE_FACTOR
+    out: dict[float, list[float | None]] = {}
+    for q in qs:
+        rank = q * (counts - 1)
+        index = np.minimum((cum > rank[:, None]).argmax(axis=1), span - 1)
+        values = values_of_index[index]
+        values = np.where(rank < zeros, 0.0, values)
+        out[q] = [None if c <= 0 else float(v) for c, v in zip(counts, values, strict=True)]
+    return out

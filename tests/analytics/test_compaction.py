@@ -156,3 +156,18 @@ def test_two_concurrent_runs_on_postgresql_do_the_work_once():
     assert len(keys) == len(set(keys))
     assert snapshot(window) == before
     assert connection.vendor == "postgresql"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_trend_points_equal_trend_buckets_across_minute_and_hour_rows():
+    seed_two_hours()
+    compact_rollups(now=NOW)
+    window = Window(NOW - timedelta(hours=3), NOW)
+    for bucket in (timedelta(minutes=10), timedelta(hours=1)):
+        points = query.trend_points("request", window=window, bucket=bucket,
+                                    qs=(0.5, 0.95))
+        buckets = query.trend("request", window=window, bucket=bucket)
+        assert [p["count"] for p in points] == [s.count for _t, s in buckets]
+        assert [p["p95"] for p in points] == [s.p95 for _t, s in buckets]
+        assert [p["p50"] for p in points] == [s.p50 for _t, s in buckets]
+        assert sum(p["count"] for p in points) == total("request", window=window).count

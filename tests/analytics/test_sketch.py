@@ -34,3 +34,24 @@ def test_vectorized_merge_equals_merging_one_by_one():
     assert merged.bins == expected.bins
     assert merged.quantiles((0.5, 0.95)) == expected.quantiles((0.5, 0.95))
     assert merge_serialized([]).count == 0
+
+
+def test_grouped_merge_equals_per_group_merges_on_both_paths():
+    from perfmonitor.analytics.sketch import grouped_views
+
+    rng = random.Random(11)
+    for extreme in (False, True):  # True: a key span too wide for the dense table
+        n = 200
+        groups, blobs, expected = [], [], [QuantileSketch() for _ in range(n)]
+        for _ in range(800):
+            group = rng.randrange(n)
+            sketch = QuantileSketch()
+            for _ in range(rng.randint(0, 20)):
+                sketch.add(rng.lognormvariate(3, 2))
+            if extreme and rng.random() < 0.1:
+                sketch.add(rng.choice([1e-90, 1e90]))
+            groups.append(group)
+            blobs.append(sketch.to_bytes())
+            expected[group].merge(sketch)
+        for view, ref in zip(grouped_views(groups, blobs, n), expected, strict=True):
+            assert view.bins == ref.bins and view.count == ref.count

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -44,6 +43,6 @@ class Command(BaseCommand):
 
     def _bar(self, done: int, total: int, label: str) -> None:
         filled = round(BAR_WIDTH * done / total)
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total} "
-                         f"{label:<16}")
-        sys.stderr.flush()
+        self.stderr.write(f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total} "
+                          f"{label:<16}", ending="")
+        self.stderr.flush()
