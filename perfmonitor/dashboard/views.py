@@ -18,6 +18,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from perfmonitor.analytics.overview import SUPPORTED_FILTERS
 from perfmonitor.conf import settings
 from perfmonitor.dashboard import drilldowns, panels, sources
 from perfmonitor.dashboard.controls import (
@@ -69,6 +70,10 @@ def _page_context(request: HttpRequest, site: AdminSite, controls: Controls, tit
         "poll_seconds": settings.DASHBOARD_POLL_SECONDS,
         "min_refresh_seconds": settings.DASHBOARD_MIN_REFRESH_SECONDS,
         "can_acknowledge": can_acknowledge_alerts(request.user),
+        # Rollups are per series, not per device: say so rather than show unfiltered
+        # numbers as if they were filtered.
+        "unsupported_filters": [key for key in controls.filters()
+                                if key not in SUPPORTED_FILTERS],
     }
 
 

@@ -167,3 +167,17 @@ def test_csrf_protects_acknowledging(viewer):
     csrf_client.force_login(viewer)
     assert csrf_client.post(f"{OVERVIEW}alert/00000000-0000-0000-0000-000000000000/"
                             "acknowledge/").status_code == 403
+
+
+def test_a_device_filter_is_reported_as_not_applied_instead_of_faked(client, viewer, traffic):
+    client.force_login(viewer)
+    body = client.get(f"{OVERVIEW}?device=mobile").content.decode()
+    assert "Not applied: device" in body
+    assert client.get(f"{OVERVIEW}?route=/boom/").content.decode().count("Not applied") == 0
+
+
+def test_the_route_filter_narrows_the_server_numbers(client, viewer, traffic):
+    client.force_login(viewer)
+    body = client.get(f"{OVERVIEW}panel/routes/?route=/boom/").content.decode()
+    assert 'data-route="/boom/"' in body
+    assert "/courses/" not in body
