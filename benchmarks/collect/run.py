@@ -7,8 +7,9 @@ Three measurements, each over several rounds (medians reported):
 1. End to end: gunicorn (2 workers) serving the collect API on 127.0.0.1, wrk posting
    50-event batches over keep-alive connections; each worker's flusher thread writes
    to PostgreSQL (COPY). "accepted" counts events acknowledged with 202 during the
-   load; "written" counts rows in PostgreSQL divided by the time until the last row
-   landed. CPU seconds per process group say where the machine's time went.
+   load; "written" counts events in PostgreSQL (from the rollups, so that sampled-away
+   detail rows do not hide events) divided by the time until the last one landed.
+   CPU seconds per process group say where the machine's time went.
 2. Flusher alone, in this process: the same events as records, expanded and written
    (raw rows + rollups) by ``flush_now``.
 3. Baseline: the same raw rows written with a plain ``bulk_create``.
@@ -38,6 +39,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 EVENTS_PER_BATCH = 50
 TICKS = os.sysconf("SC_CLK_TCK")
+SAMPLE_RATE = [1.0]  # the server's SAMPLE_RATE (--sample-rate)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.collect.settings")
 os.environ["BENCH_BACKGROUND_FLUSH"] = "0"  # this process flushes explicitly
@@ -77,6 +79,18 @@ def stored_rows() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT (SELECT count(*) FROM perfmonitor_performance_metrics) + "
                        "(SELECT count(*) FROM perfmonitor_web_vitals)")
+        return int(cursor.fetchone()[0])
+
+
+def stored_events() -> int:
+    """Events written, counted in the rollups (each event feeds its series once; a resource
+    event feeds five), so sampled-away detail rows do not hide events."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce(sum(CASE WHEN kind = 'resource' THEN count / 5.0 "
+                       "ELSE count END), 0) FROM perfmonitor_metric_rollups "
+                       "WHERE kind <> 'request'")
         return int(cursor.fetchone()[0])
 
 
@@ -130,7 +144,8 @@ def free_port() -> int:
 
 
 def start_server(port: int, workers: int, threads: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "BENCH_BACKGROUND_FLUSH": "1", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "BENCH_BACKGROUND_FLUSH": "1", "PYTHONPATH": str(ROOT),
+           "BENCH_SAMPLE_RATE": str(SAMPLE_RATE[0])}
     command = [sys.executable, "-m", "gunicorn", "benchmarks.collect.wsgi:application",
                "-b", f"127.0.0.1:{port}", "-w", str(workers), "--log-level", "warning",
                "--worker-class", "gthread", "--threads", str(threads), "--keep-alive", "30"]
@@ -177,7 +192,7 @@ def end_to_end(args: argparse.Namespace, template: str, template_path: Path) -> 
     try:
         warm_up(port, template)
         time.sleep(2)  # the warm-up rows are flushed...
-        baseline_rows = stored_rows()  # ...and not counted
+        baseline_rows = stored_events()  # ...and not counted
         from django.conf import settings
 
         database = settings.DATABASES["default"]["NAME"]
@@ -190,7 +205,7 @@ def end_to_end(args: argparse.Namespace, template: str, template_path: Path) -> 
         last_rows, last_change = -1, time.monotonic()
         # (A flush of tens of thousands of rows is one COPY transaction: allow long gaps.)
         while time.monotonic() - last_change < 20 and time.monotonic() - started < 600:
-            rows = stored_rows() - baseline_rows
+            rows = stored_events() - baseline_rows
             if rows != last_rows:
                 last_rows, last_change = rows, time.monotonic()
             if rows >= accepted:
@@ -252,19 +267,23 @@ def flusher_rate(events: int, profile: cProfile.Profile | None = None) -> float:
     if profile:
         profile.disable()
     elapsed = time.perf_counter() - start
-    assert stored_rows() == len(records), "the flusher lost rows"
+    assert stored_events() == len(records), "the flusher lost events"
     return len(records) / elapsed
 
 
 def bulk_create_rate(events: int) -> float:
+    from django.conf import settings
     from django.db import transaction
+    from django.test.utils import override_settings
 
     from perfmonitor.capture.writer import Sink
     from perfmonitor.models import PerformanceMetric, WebVital
 
     sink = Sink()
-    for record in build_records(events // EVENTS_PER_BATCH):
-        record.expand(sink)
+    # One raw row per event, whatever --sample-rate says: the baseline writes every event.
+    with override_settings(PERFMONITOR={**settings.PERFMONITOR, "SAMPLE_RATE": 1.0}):
+        for record in build_records(events // EVENTS_PER_BATCH):
+            record.expand(sink)
     from datetime import UTC, datetime
 
     truncate()
@@ -319,7 +338,11 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=50_000, help="events per in-process round")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--no-http", action="store_true", help="in-process measurements only")
+    parser.add_argument("--sample-rate", type=float, default=1.0,
+                        help="server SAMPLE_RATE: 1.0 = a raw row per event, 0.1 = default")
     args = parser.parse_args()
+    SAMPLE_RATE[0] = args.sample_rate
+    os.environ["BENCH_SAMPLE_RATE"] = str(args.sample_rate)
 
     django.setup()
     ensure_database()
@@ -329,8 +352,9 @@ def main() -> None:
     template = json.dumps(batch("__SESSION__"))
     template_path = RESULTS / "batch.json"
     template_path.write_text(template)
-    print(f"batch: {EVENTS_PER_BATCH} events, {len(template)} bytes; machine: "
-          f"{os.cpu_count()} cores; PostgreSQL on 127.0.0.1", flush=True)
+    print(f"batch: {EVENTS_PER_BATCH} events, {len(template)} bytes; SAMPLE_RATE "
+          f"{args.sample_rate} (1.0: a raw row per event); machine: {os.cpu_count()} cores; "
+          "PostgreSQL on 127.0.0.1", flush=True)
 
     e2e = []
     for n in range(0 if args.no_http else args.rounds):
