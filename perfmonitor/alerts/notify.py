@@ -45,21 +45,30 @@ class Send:
 class Plan:
     sends: list[Send] = field(default_factory=list)
     cancel_all: bool = False
+    refresh: str = ""  # an event whose unsent rows get the current message (severity rose)
 
     def __bool__(self) -> bool:
         return bool(self.sends or self.cancel_all)
 
 
 def _events(alert: PerformanceAlert) -> dict[str, set[str]]:
+    """{event: statuses of its rows}; a row any attempt touched counts as sending."""
     found: dict[str, set[str]] = {}
-    for event, status in AlertNotification.objects.filter(alert=alert).values_list("event",
-                                                                                   "status"):
+    for event, status, attempts in AlertNotification.objects.filter(alert=alert).values_list(
+            "event", "status", "attempts"):
+        if status == NotificationStatus.PENDING and attempts:
+            status = NotificationStatus.SENDING
         found.setdefault(event, set()).add(status)
     return found
 
 
 def _active(events: dict[str, set[str]], event: str) -> bool:
     return any(s != NotificationStatus.CANCELLED for s in events.get(event, ()))
+
+
+def _unsent(events: dict[str, set[str]], event: str) -> bool:
+    return bool(events.get(event)) and events[event] <= {NotificationStatus.PENDING,
+                                                         NotificationStatus.CANCELLED}
 
 
 def primary_event(alert: PerformanceAlert) -> str:
@@ -99,7 +108,9 @@ def plan(alert: PerformanceAlert, rule: AlertRule | None, transitions: list[str]
         return result
     if SEVERITY_RANK.get(alert.severity, 0) > SEVERITY_RANK.get(alert.notified_severity, 0):
         event = f"severity:{alert.severity}"
-        if not _active(events, event):
+        if _unsent(events, primary):
+            result.refresh = primary  # still in group wait: the first message says it all
+        elif not _active(events, event):
             due = _after_interval(alert, t, now)
             result.sends.append(Send(event, due))
             alert.last_notified_at = due
@@ -132,6 +143,8 @@ def apply(alert: PerformanceAlert, rule_channels: list[NotificationChannel], res
         if cancelled and alert.is_open and not enqueue.notified_channel_ids(alert):
             # muted before anything went out: the first notification is still owed
             alert.notified_severity, alert.last_notified_at = "", None
+    if result.refresh:
+        enqueue.refresh_unsent(alert, result.refresh, now)
     scheduled = 0
     for send in result.sends:
         if send.channel_ids is not None:

@@ -312,3 +312,17 @@ def test_group_by_gives_one_alert_per_route():
     ))
     routes = sorted(a.labels["route"] for a in run.rule.alerts.all())
     assert routes == ["/courses/", "/login/"]
+
+
+def test_a_severity_rise_inside_group_wait_is_folded_into_the_first_message():
+    run = check(Scenario(
+        rule={"warning_threshold": 2000, "critical_threshold": 5000, "group_wait_seconds": 90},
+        series={"/courses/": "2500 6000 6000"},
+        expect=[
+            (0, "firing", []),
+            (1, "firing", ["team:firing"]),  # one message, no separate severity event
+            (2, "firing", []),
+        ],
+    ))
+    [note] = AlertNotification.objects.filter(alert__rule=run.rule)
+    assert note.payload["title"].startswith("[FIRING:critical]")

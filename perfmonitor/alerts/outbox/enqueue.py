@@ -54,6 +54,19 @@ def schedule(alert: PerformanceAlert, channels: Iterable[NotificationChannel], e
     return keys
 
 
+def refresh_unsent(alert: PerformanceAlert, event: str, now: datetime) -> int:
+    """Re-render rows of ``event`` no attempt has touched (the alert changed in group wait)."""
+    payload = build_message(alert, event, now)
+    refreshed = 0
+    for pk, receiver in AlertNotification.objects.filter(
+            alert=alert, event=event, status=NotificationStatus.PENDING,
+            attempts=0).values_list("pk", "channel__name"):
+        refreshed += AlertNotification.objects.filter(
+            pk=pk, status=NotificationStatus.PENDING, attempts=0).update(
+            payload={**payload, "receiver": receiver})
+    return refreshed
+
+
 def cancel_unsent(alert: PerformanceAlert, events: Iterable[str] | None = None,
                   prefixes: Iterable[str] = ()) -> int:
     """Cancel rows of ``alert`` that no attempt has touched yet (optionally only some events)."""
