@@ -65,7 +65,10 @@ class DashboardAdmin(admin.ModelAdmin):
             return view(request, site, *args, **kwargs)
 
         # admin_view: login redirect for anonymous users, staff only, never cached.
-        return site.admin_view(update_wrapper(wrapper, view))
+        wrapped = site.admin_view(update_wrapper(wrapper, view))
+        # The monitor's own pages are not the host's traffic: capture skips them.
+        wrapped.perfmonitor_ignore = True  # type: ignore[attr-defined]
+        return wrapped
 
     def get_urls(self) -> list[URLPattern]:
         name = "perfmonitor_dashboard"

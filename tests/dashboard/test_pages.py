@@ -181,3 +181,13 @@ def test_the_route_filter_narrows_the_server_numbers(client, viewer, traffic):
     body = client.get(f"{OVERVIEW}panel/routes/?route=/boom/").content.decode()
     assert 'data-route="/boom/"' in body
     assert "/courses/" not in body
+
+
+def test_the_dashboards_own_requests_are_not_recorded_as_the_sites_traffic(client, viewer,
+                                                                           flush):
+    client.force_login(viewer)
+    assert client.get(OVERVIEW).status_code == 200
+    assert client.get(f"{OVERVIEW}panel/cards/").status_code == 200
+    flush()
+    assert not MetricRollup.objects.filter(kind="request", name__startswith="/admin/").exists()
+    assert not MetricRollup.objects.filter(kind="query", dimension__contains="/admin/").exists()
