@@ -143,6 +143,7 @@ def alert(controls: Controls, alert_pk: str) -> dict[str, Any]:
     from django.core.exceptions import ValidationError
 
     from perfmonitor.models import PerformanceAlert
+    from perfmonitor.models.alerts import AlertState, ResolutionReason
     from perfmonitor.models.notifications import NotificationDelivery
 
     try:
@@ -156,19 +157,31 @@ def alert(controls: Controls, alert_pk: str) -> dict[str, Any]:
         who = item.acknowledged_by.get_username() if item.acknowledged_by else "someone"
         events.append((item.acknowledged_at, f"acknowledged by {who}"))
     if item.resolved_at:
-        reason = item.get_resolution_reason_display() or "resolved"
+        reason = _label(ResolutionReason, item.resolution_reason) or "resolved"
         events.append((item.resolved_at, f"{item.state}: {reason}"))
     deliveries = [
         {"at": d.started_at, "channel": d.notification.channel.name,
-         "event": d.notification.event, "attempt": d.attempt,
-         "outcome": d.get_outcome_display() + (f" (HTTP {d.status_code})" if d.status_code
-                                               else "") + (f": {d.error[:120]}" if d.error
-                                                           else "")}
+         "event": d.notification.event, "attempt": d.attempt, "outcome": _outcome(d)}
         for d in NotificationDelivery.objects.filter(notification__alert=item)
         .select_related("notification__channel").order_by("started_at")[:200]]
     for d in deliveries:
         events.append((d["at"], f"{d['event']} notification to {d['channel']}, attempt "
                                 f"{d['attempt']}: {d['outcome']}"))
     timeline = [{"at": at, "text": text} for at, text in sorted(events, key=lambda e: e[0])]
-    return {"alert": item, "state": item.get_state_display(), "timeline": timeline,
+    return {"alert": item, "state": _label(AlertState, item.state), "timeline": timeline,
             "deliveries": deliveries, "empty": False}
+
+
+def _outcome(delivery: Any) -> str:
+    from perfmonitor.models.notifications import DeliveryOutcome
+
+    text = _label(DeliveryOutcome, delivery.outcome)
+    if delivery.status_code:
+        text += f" (HTTP {delivery.status_code})"
+    if delivery.error:
+        text += f": {delivery.error[:120]}"
+    return text
+
+
+def _label(choices: Any, value: str) -> str:
+    return str(dict(choices.choices).get(value, value))

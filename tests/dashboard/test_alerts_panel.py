@@ -107,3 +107,29 @@ def test_the_alert_page_is_refused_to_others(client, request, firing, user):
     if user:
         client.force_login(request.getfixturevalue(user))
     assert client.get(f"{OVERVIEW}alert/{firing.pk}/").status_code in (302, 403)
+
+
+def test_the_alert_page_shows_each_delivery_attempt(client, responder):
+    """The in-app channel delivers through the outbox; the page lists the attempt."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from perfmonitor.alerts import clock
+    from perfmonitor.alerts.outbox.delivery import deliver
+    from perfmonitor.models.notifications import AlertNotification, NotificationChannel
+    from tests.dashboard.alert_helpers import bundle_rule
+
+    rule = bundle_rule()
+    rule.group_wait_seconds = 0
+    rule.save()
+    rule.channels.add(NotificationChannel.objects.create(name="Dashboard in-app", type="in_app"))
+    firing = change_an_alert_state("/pricing/")
+    notification = AlertNotification.objects.get(alert=firing)
+    with clock.use_clock(lambda: timezone.now() + timedelta(minutes=2)):
+        deliver(notification.pk)
+    client.force_login(responder)
+    body = client.get(f"{OVERVIEW}alert/{firing.pk}/").content.decode()
+    assert "Dashboard in-app" in body
+    assert "Delivered" in body
+    assert "notification to Dashboard in-app, attempt 1" in body  # on the timeline too
