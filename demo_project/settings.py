@@ -93,7 +93,7 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     _queue = DATA_DIR / "celery-queue"
-    for sub in ("in", "processed"):
+    for sub in ("in", "processed", "control"):
         (_queue / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -101,6 +101,8 @@ else:
         "data_folder_out": str(_queue / "in"),
         "processed_folder": str(_queue / "processed"),
         "store_processed": False,
+        # Broadcast/control messages (worker pidbox) go under the data dir too.
+        "control_folder": str(_queue / "control"),
     }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
