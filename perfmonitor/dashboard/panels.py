@@ -40,6 +40,9 @@ class PanelSpec:
     topics: tuple[str, ...]
     build: Callable[[Board], dict[str, Any]]
     wide: bool = False
+    # Loaded by the page right after it arrives (htmx, on load) instead of with it: the
+    # panels whose queries are not part of the overview's summary set and cost the most.
+    deferred: bool = False
 
     @property
     def template(self) -> str:
@@ -53,10 +56,11 @@ PANELS: dict[str, PanelSpec] = {spec.name: spec for spec in (
     PanelSpec("alerts", "Open alerts", ("alerts",), data.alerts, wide=True),
     PanelSpec("trends", "Trends", ("metrics",), data.trends, wide=True),
     PanelSpec("routes", "Top routes", ("metrics",), data.routes, wide=True),
-    PanelSpec("journeys", "Journeys", ("journeys", "metrics"), data.journeys, wide=True),
-    PanelSpec("bundles", "Bundle sizes", ("metrics",), data.bundles, wide=True),
+    PanelSpec("journeys", "Journeys", ("journeys", "metrics"), data.journeys, wide=True,
+              deferred=True),
+    PanelSpec("bundles", "Bundle sizes", ("metrics",), data.bundles, wide=True, deferred=True),
     PanelSpec("insights", "What to fix first", ("metrics", "alerts"), data.insights,
-              wide=True),
+              wide=True, deferred=True),
 )}
 
 
@@ -85,14 +89,16 @@ class Board:
         qs = self.controls.query_string() if query is None else query
         return f"{path}?{qs}" if qs else path
 
-    def render(self, name: str, notice: str = "") -> dict[str, Any]:
+    def render(self, name: str, notice: str = "", defer: bool = False) -> dict[str, Any]:
         spec = PANELS[name]
         panel: dict[str, Any] = {
             "name": spec.name, "title": spec.title, "template": spec.template,
             "topics": " ".join(spec.topics), "wide": spec.wide, "notice": notice,
             "url": self.url("panel", spec.name), "rendered_at": timezone.now(),
-            "error": "", "data": {},
+            "error": "", "data": {}, "deferred": defer,
         }
+        if defer:
+            return panel
         try:
             panel["data"] = spec.build(self)
         except Exception as exc:  # one broken panel must not take the page down
@@ -105,4 +111,4 @@ class Board:
             self._summary = data.summary(self.window, self.controls)
         except Exception:  # each panel then asks for its own part and shows its own error
             logger.exception("perfmonitor: dashboard summary failed")
-        return [self.render(name) for name in PANELS]
+        return [self.render(name, defer=spec.deferred) for name, spec in PANELS.items()]

@@ -191,3 +191,14 @@ def test_the_dashboards_own_requests_are_not_recorded_as_the_sites_traffic(clien
     flush()
     assert not MetricRollup.objects.filter(kind="request", name__startswith="/admin/").exists()
     assert not MetricRollup.objects.filter(kind="query", dimension__contains="/admin/").exists()
+
+
+def test_the_costliest_panels_load_right_after_the_page(client, viewer, traffic):
+    client.force_login(viewer)
+    body = client.get(OVERVIEW).content.decode()
+    for name in ("insights", "bundles", "journeys"):
+        shell = re.search(rf'<section id="pm-panel-{name}".*?</section>', body, re.S).group(0)
+        assert f'hx-get="{OVERVIEW}panel/{name}/?range=24h"' in shell
+        assert 'hx-trigger="load"' in shell and "Loading" in shell
+    routes = re.search(r'<section id="pm-panel-routes".*?</section>', body, re.S).group(0)
+    assert "hx-trigger" not in routes and 'data-route="/boom/"' in routes
