@@ -37,7 +37,7 @@ batches = st.fixed_dictionaries(
     optional={f.name: scalars for f in BATCH_FIELDS},
 )
 media_types = st.sampled_from(["application/json", "text/plain;charset=UTF-8", "text/plain"])
-SETTINGS = settings(max_examples=150, deadline=None,
+SETTINGS = settings(max_examples=150, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow])
 

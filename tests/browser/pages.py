@@ -10,6 +10,7 @@ from pathlib import Path
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template import engines
+from django.views.decorators.csrf import csrf_exempt
 
 HEAD = """<!doctype html><html><head><meta charset="utf-8"><title>{{ title }}</title>
 {% load perfmonitor %}{% perfmonitor_script flushInterval=500 %}
@@ -21,7 +22,8 @@ FAST = HEAD + """<main><h1>Algebra, lesson 3</h1>
 <button id="work">Check my answer</button>
 <input id="name" placeholder="Your name">
 <button id="load">Load lessons</button> <button id="fail">Load broken</button>
-<button id="boom">Break</button> <pre id="out"></pre></main>
+<button id="boom">Break</button> <button id="xhr">Load with XHR</button>
+<button id="reject">Pay</button> <pre id="out"></pre></main>
 <script>
 document.getElementById("work").addEventListener("click", function () {
   var end = performance.now() + 250; while (performance.now() < end) {}  // a slow handler
@@ -38,6 +40,15 @@ document.getElementById("fail").addEventListener("click", function () {
 });
 document.getElementById("boom").addEventListener("click", function () {
   setTimeout(function () { throw new TypeError("lesson 42 is not loaded"); }, 0);
+});
+document.getElementById("xhr").addEventListener("click", function () {
+  var xhr = new XMLHttpRequest();
+  xhr.open("POST", "/browser-tests/data/8/");
+  xhr.onload = function () { document.getElementById("out").textContent = "xhr " + xhr.status; };
+  xhr.send("{}");
+});
+document.getElementById("reject").addEventListener("click", function () {
+  Promise.reject(new RangeError("card 4242 declined"));
 });
 </script></body></html>"""
 
@@ -73,6 +84,7 @@ def shifting_page(request: HttpRequest) -> HttpResponse:
     return _render(SHIFT, request, "Bookings")
 
 
+@csrf_exempt  # the page posts without a token: this is an API stand-in, not a form
 def lesson_data(request: HttpRequest, pk: int) -> JsonResponse:
     status = int(request.GET.get("status", 200))
     return JsonResponse({"lessons": ["Linear equations", "Inequalities"], "course": pk},

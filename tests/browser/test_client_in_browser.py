@@ -43,6 +43,9 @@ def test_a_visit_reports_vitals_api_calls_and_errors(live_server, page):
     with page.expect_response(lambda r: "status=503" in r.url):
         page.click("#fail")
     page.click("#boom")
+    with page.expect_response(lambda r: "/browser-tests/data/8/" in r.url):
+        page.click("#xhr")
+    page.click("#reject")
     page.wait_for_timeout(100)
     leave(page)
 
@@ -64,21 +67,29 @@ def test_a_visit_reports_vitals_api_calls_and_errors(live_server, page):
     assert len({row.metadata["id"] for row in vitals.values()}) == len(vitals)
 
     calls = wait_for(lambda: list(PerformanceMetric.objects.filter(metric_type="api")
-                                  .order_by("metadata__status")) or None)
+                                  .order_by("metadata__status", "metadata__method")) or None)
     assert [(c.metric_name, c.metadata["method"], c.metadata["status"]) for c in calls] == [
-        ("/browser-tests/data/:id/", "GET", 200), ("/browser-tests/data/:id/", "GET", 503)]
-    ok, failed = calls
+        ("/browser-tests/data/:id/", "GET", 200), ("/browser-tests/data/:id/", "POST", 200),
+        ("/browser-tests/data/:id/", "GET", 503)]
+    ok, xhr, failed = calls
+    assert xhr.url.endswith("/browser-tests/data/8/") and xhr.duration > 0
     assert 0 < ok.duration < 30_000
     assert ok.url.endswith("/browser-tests/data/7/")
     assert ok.metadata["size"] > 0
     assert failed.error_details == {"status": 503, "failed": False}
-    api = MetricRollup.objects.get(kind="api", name="/browser-tests/data/:id/")
+    api = MetricRollup.objects.get(kind="api", name="/browser-tests/data/:id/", dimension="GET")
     assert (api.count, api.errors) == (2, 1)
 
-    error = wait_for(lambda: PerformanceMetric.objects.filter(metric_type="error").first())
-    assert error.metric_name == "TypeError: lesson N is not loaded"
-    assert error.error_details["message"] == "lesson 42 is not loaded"
-    assert error.metadata["page"] == "/browser-tests/fast/"
+    errors = wait_for(lambda: {e.error_details["kind"]: e for e in
+                               PerformanceMetric.objects.filter(metric_type="error")}
+                      if PerformanceMetric.objects.filter(metric_type="error").count() >= 2
+                      else None)
+    thrown, rejected = errors["error"], errors["unhandledrejection"]
+    assert thrown.metric_name == "TypeError: lesson N is not loaded"
+    assert thrown.error_details["message"] == "lesson 42 is not loaded"
+    assert thrown.error_details["source"].endswith("/browser-tests/fast/")
+    assert thrown.metadata["page"] == "/browser-tests/fast/"
+    assert rejected.metric_name == "RangeError: card N declined"
 
     resources = wait_for(lambda: PerformanceMetric.objects.filter(metric_type="resource").first())
     assert resources.metadata["js_decoded"] > 10_000  # perfmonitor.js itself
