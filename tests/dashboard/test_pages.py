@@ -202,3 +202,14 @@ def test_the_costliest_panels_load_right_after_the_page(client, viewer, traffic)
         assert 'hx-trigger="load"' in shell and "Loading" in shell
     routes = re.search(r'<section id="pm-panel-routes".*?</section>', body, re.S).group(0)
     assert "hx-trigger" not in routes and 'data-route="/boom/"' in routes
+
+
+def test_export_links_download_the_report_for_the_chosen_range(client, viewer, traffic):
+    client.force_login(viewer)
+    body = client.get(f"{OVERVIEW}?range=7d").content.decode()
+    links = re.findall(r'href="(/perfmonitor/api/v1/report\?[^"]+)"', body)
+    assert {html.unescape(link).split("format=")[1] for link in links} == {"html", "csv", "json"}
+    report = client.get(html.unescape(next(link for link in links if "format=csv" in link)))
+    assert report.status_code == 200
+    assert report["Content-Type"].startswith("text/csv")
+    assert "window=7d" in html.unescape(links[0])
