@@ -247,8 +247,8 @@ def journey_row(board: Board, key: str, label: str, analysis: dict[str, Any]) ->
             "bottleneck": bottleneck["step"] if bottleneck else "",
             "bottleneck_reason": bottleneck["reason"] if bottleneck else "",
             "url": board.url("journey", key),
-            "funnel_chart": charts.bars(bars, unit="", title=f"{label} funnel", width=300,
-                                        bar_height=8) if ended else None}
+            "funnel_chart": charts.bars(bars, unit="", title=f"{label} funnel", width=460,
+                                        bar_height=10) if ended else None}
 
 
 BUNDLE_PARTS = ("js_transfer", "css_transfer")

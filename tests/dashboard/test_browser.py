@@ -172,6 +172,9 @@ def test_an_admin_watches_acknowledges_and_sees_a_live_update(site, chromium):
         assert page.locator("#pm-dashboard").get_attribute("data-last-topic") == "alerts"
         assert int(page.locator("#pm-dashboard").get_attribute("data-live-messages")) >= 1
         shoot(page, "overview-after-live-update")
+        page.emulate_media(color_scheme="dark")  # the admin's dark mode, charts included
+        shoot(page, "overview-dark")
+        page.emulate_media(color_scheme="light")
 
         # Drill into the route behind the slowest requests.
         page.click('#pm-panel-routes tr[data-route="/lessons/"] a')
