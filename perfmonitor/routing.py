@@ -11,6 +11,8 @@ from django.urls import path
 
 from perfmonitor.consumers import LiveDashboardConsumer
 
+LIVE_PATH = "ws/perfmonitor/live/"
+
 websocket_urlpatterns: list = [
-    path("ws/perfmonitor/live/", LiveDashboardConsumer.as_asgi(), name="perfmonitor-live"),
+    path(LIVE_PATH, LiveDashboardConsumer.as_asgi(), name="perfmonitor-live"),
 ]

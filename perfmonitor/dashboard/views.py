@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
@@ -29,6 +30,7 @@ from perfmonitor.dashboard.controls import (
     parse_controls,
 )
 from perfmonitor.dashboard.permissions import can_acknowledge_alerts, can_view_dashboard
+from perfmonitor.routing import LIVE_PATH
 
 TEMPLATES = "perfmonitor/dashboard/"
 
@@ -66,7 +68,7 @@ def _page_context(request: HttpRequest, site: AdminSite, controls: Controls, tit
         "ranges": RANGE_LABELS,
         "devices": DEVICES,
         "export": sources.report_links(controls),
-        "live_path": "/ws/perfmonitor/live/",
+        "live_path": "/" + LIVE_PATH,
         "poll_seconds": settings.DASHBOARD_POLL_SECONDS,
         "min_refresh_seconds": settings.DASHBOARD_MIN_REFRESH_SECONDS,
         "can_acknowledge": can_acknowledge_alerts(request.user),
@@ -178,5 +180,6 @@ def acknowledge(request: HttpRequest, site: AdminSite, alert_pk: str) -> HttpRes
             rendered = board.render("alerts", notice=outcome.message)
         context = {"panel": rendered, "controls": controls, "can_acknowledge": True}
         return TemplateResponse(request, TEMPLATES + "panel.html", context)
+    (messages.success if outcome.acknowledged else messages.warning)(request, outcome.message)
     url = reverse("admin:perfmonitor_dashboard_changelist", current_app=site.name)
     return redirect(f"{url}?{controls.query_string()}", permanent=False)

@@ -69,6 +69,7 @@ def test_without_javascript_the_form_posts_and_returns_to_the_overview(responder
     assert response.status_code == 302 and response["Location"] == f"{OVERVIEW}?range=6h"
     firing.refresh_from_db()
     assert firing.acknowledged
+    assert "Acknowledged." in client.get(response["Location"]).content.decode()  # a message
 
 
 def test_viewing_is_not_enough_to_acknowledge(viewer, firing):

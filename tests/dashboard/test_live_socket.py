@@ -92,3 +92,17 @@ def test_an_alert_state_change_reaches_a_connected_client_within_two_seconds(vie
     assert update["payload"]["type"] == "alert_state"
     assert update["payload"]["state"] == "firing"
     assert elapsed < 2.0
+
+
+def test_a_ping_keeps_the_socket_alive(viewer):
+    socket = communicator(viewer)
+
+    async def story():
+        await socket.connect()
+        await socket.receive_json_from(timeout=2)  # hello
+        await socket.send_json_to({"type": "ping"})
+        reply = await socket.receive_json_from(timeout=2)
+        await socket.disconnect()
+        return reply
+
+    assert asyncio.run(story()) == {"type": "pong"}
