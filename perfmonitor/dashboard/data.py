@@ -89,10 +89,10 @@ def cards(board: Board) -> dict[str, Any]:
             "direction": "flat" if not moved else "up" if change > 0 else "down",
             "tone": {"better": "good", "worse": "bad"}.get(item["direction"] or "", ""),
             "digits": CARD_DIGITS.get(item["key"], 1)})
-    if any(item["key"] == "open_alerts" for item in rows):
-        for item in rows:
-            if item["key"] == "open_alerts":
-                item["value"] = open_alerts().count()  # episodes in an open state
+    for item in rows:
+        if item["key"] == "open_alerts":
+            # "Open" is the alerting package's word: episodes in one of its open states.
+            item["value"] = open_alerts().count()
     unsupported = [k for k in board.controls.filters() if k not in overview.SUPPORTED_FILTERS]
     return {"cards": rows, "unsupported": unsupported,
             "empty": all(item["value"] in (None, 0) for item in rows)}
@@ -103,10 +103,6 @@ def open_alerts() -> Any:
     from perfmonitor.models.alerts import OPEN_STATES
 
     return PerformanceAlert.objects.filter(state__in=OPEN_STATES)
-
-
-def data_open_alert_count() -> int:
-    return open_alerts().count()
 
 
 _VERDICT_ORDER = {assessment.FAILED: 0, assessment.NOT_ASSESSABLE: 1, assessment.PASSED: 2}
