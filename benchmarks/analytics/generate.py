@@ -161,15 +161,6 @@ def aggregate(group: np.ndarray, values: np.ndarray, errors: np.ndarray, keys: n
     return {"group": uniq, "count": count, "sum": total, "min": low, "max": high, "errors": err}
 
 
-def sketch_bins(group: np.ndarray, keys: np.ndarray, weights: np.ndarray,
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(group, key, weight) summed per (group, key), sorted by group then key."""
-    combo = np.stack([group, keys])
-    uniq, inverse = np.unique(combo, axis=1, return_inverse=True)
-    summed = np.bincount(inverse.ravel(), weights=weights)
-    return uniq[0], uniq[1], summed
-
-
 def serialize(groups: np.ndarray, bin_group: np.ndarray, bin_key: np.ndarray,
               bin_weight: np.ndarray) -> list[bytes]:
     """The QuantileSketch byte format, one blob per group (same order as ``groups``)."""
@@ -190,20 +181,12 @@ def serialize(groups: np.ndarray, bin_group: np.ndarray, bin_key: np.ndarray,
     return blobs
 
 
-def rollup_rows(series_of_group: np.ndarray, bucket_of_group: np.ndarray, cols: dict,
-                blobs: list[bytes], resolution: int, compacted: np.ndarray,
-                names: list[tuple[str, str, str]], origin: datetime, step: int):
-    for i in range(len(cols["group"])):
-        kind, name, dim = names[series_of_group[i]]
-        yield (kind, name, dim, origin + timedelta(seconds=int(bucket_of_group[i]) * step),
-               resolution, int(cols["count"][i]), float(cols["sum"][i]), float(cols["min"][i]),
-               float(cols["max"][i]), int(cols["errors"][i]), blobs[i], bool(compacted[i]))
-
-
 def main() -> None:  # noqa: PLR0915
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--partials", choices=("recent", "all"), default="recent",
+                        help="which open-hour minutes still have unmerged partial rows")
     parser.add_argument("--now-minute", type=int, default=55,
                         help="minute of the hour 'now' falls on: 55 leaves 55 minutes of "
                              "uncompacted partial rows in the open hour (the slow case)")
@@ -216,7 +199,7 @@ def main() -> None:  # noqa: PLR0915
     from django.core.management import call_command
     from django.db import connection
 
-    from perfmonitor.analytics.query import ALL, NAME_TOTAL_KINDS
+    from perfmonitor.analytics.query import ALL, LEVELS, NAME_TOTAL_KINDS
     from perfmonitor.analytics.sketch import _key
 
     rng = np.random.default_rng(args.seed)
@@ -225,8 +208,6 @@ def main() -> None:  # noqa: PLR0915
         now -= timedelta(hours=1)
     # Hour-aligned, so minute indices fall into clock hours and days.
     origin = (now - timedelta(days=DAYS)).replace(minute=0, second=0)
-    open_hour = (now - timedelta(seconds=30)).replace(minute=0, second=0)
-    today = now.replace(hour=0, minute=0, second=0)
 
     print(f"creating schema in {connection.settings_dict['NAME']} ...", flush=True)
     _recreate_database(connection.settings_dict["NAME"])
@@ -257,80 +238,66 @@ def main() -> None:  # noqa: PLR0915
             if key not in agg_index:
                 agg_index[key] = len(names)
                 names.append(key)
-    agg_of = [[agg_index[(s.kind, ALL, ALL)]] + ([agg_index[(s.kind, s.name, ALL)]]
-                                                 if s.kind in NAME_TOTAL_KINDS else [])
-              for s in series]
+    agg_maps = [np.array([agg_index[(s.kind, ALL, ALL)] for s in series]),
+                np.array([agg_index.get((s.kind, s.name, ALL), -1) for s in series])]
 
+    closed = now - timedelta(seconds=30)
+    abs_minute = int(origin.timestamp()) // 60 + minutes.astype(np.int64)
+    minute_cutoff = int((now - timedelta(days=MINUTE_RETENTION_DAYS)).timestamp())
+    built_end = {res: int(closed.timestamp()) // res * res for res in LEVELS}
     rows_out = []
-    errors_f = errors.astype(np.float64)
+    counts_by_level: dict[int, int] = {}
 
-    # -- minute rows (last 14 days) -------------------------------------------------
-    first_minute = MINUTES - MINUTE_RETENTION_DAYS * 1440
-    open_minute = int((open_hour - origin).total_seconds() // 60)
-    m = minutes >= first_minute
-    # The open hour: two worker processes each wrote a partial row per minute.
-    worker = np.where(minutes[m] >= open_minute, rng.integers(0, 2, size=int(m.sum())), 0)
-    mgroup = (ids[m].astype(np.int64) * MINUTES + minutes[m]) * 2 + worker
-    cols = aggregate(mgroup, values[m], errors_f[m], keys[m])
-    bg, bk, bw = sketch_bins(mgroup, keys[m], np.ones(int(m.sum())))
-    blobs = serialize(cols["group"], bg, bk, bw)
-    g = cols["group"] // 2
-    sid, minute_of = g // MINUTES, g % MINUTES
-    compacted = minute_of < open_minute
-    rows_out.append(("minute", rollup_rows(sid, minute_of, cols, blobs, 60, compacted, names,
-                                           origin, 60)))
-    n_minute = len(blobs)
-    print(f"{n_minute:,} minute rows ({time.monotonic() - started:.0f} s)", flush=True)
+    # -- minute rows (the minute retention) ------------------------------------------
+    m = abs_minute * 60 >= minute_cutoff
+    # Two worker processes each write a partial row per series and minute;
+    # compaction (every 60 s) has merged them for every closed minute, so only
+    # the last two minutes still have partial rows ("--partials all": the
+    # whole open 10-minute block has them).
+    last_minute = int(now.timestamp()) // 60
+    partial_from = (built_end[600] // 60) if args.partials == "all" else last_minute - 2
+    worker = np.where(abs_minute[m] >= partial_from, rng.integers(0, 2, size=int(m.sum())), 0)
+    rel = abs_minute[m] - abs_minute[m].min()
+    base_minute = int(abs_minute[m].min())
+    group = (ids[m].astype(np.int64) * (int(rel.max()) + 1) + rel) * 2 + worker
+    level_rows = _level_rows(group, values[m], errors[m].astype(np.float64), keys[m],
+                             np.ones(int(m.sum())))
+    g = level_rows["group"] // 2
+    sid, bucket = g // (int(rel.max()) + 1), g % (int(rel.max()) + 1) + base_minute
+    compacted = (bucket * 60 + 60) <= built_end[600]  # folded into their 10-minute rows
+    compacted &= (bucket * 60) // 600 * 600 + 600 <= built_end[600]
+    rows_out.append(_emit(names, sid, bucket * 60, level_rows, 60, compacted))
+    counts_by_level[60] = len(sid)
+    print(f"{len(sid):,} minute rows ({time.monotonic() - started:.0f} s)", flush=True)
 
-    # -- hour rows (closed hours) ---------------------------------------------------------
-    hours = (minutes // 60).astype(np.int64)
-    open_hour_index = open_minute // 60
-    h = hours < open_hour_index
-    hgroup = ids[h].astype(np.int64) * (MINUTES // 60) + hours[h]
-    hb_g, hb_k, hb_w = sketch_bins(hgroup, keys[h], np.ones(int(h.sum())))
-    hcols = aggregate(hgroup, values[h], errors_f[h], keys[h])
-    # Aggregates: re-bucket the per-series hour rows and bins onto aggregate ids.
-    hour_groups, hour_bins = [hcols], [(hb_g, hb_k, hb_w)]
-    per_hour = MINUTES // 60
-    for level in (0, 1):
-        mapping = np.array([a[level] if len(a) > level else -1 for a in agg_of])
-        src_sid = hcols["group"] // per_hour
-        target = mapping[src_sid]
-        ok = target >= 0
-        agroup = target[ok] * per_hour + hcols["group"][ok] % per_hour
-        acols = _combine(agroup, {k: v[ok] for k, v in hcols.items() if k != "group"})
-        bsid = hb_g // per_hour
-        bt = mapping[bsid]
-        bok = bt >= 0
-        ag, ak, aw = sketch_bins(bt[bok] * per_hour + hb_g[bok] % per_hour, hb_k[bok], hb_w[bok])
-        hour_groups.append(acols)
-        hour_bins.append((ag, ak, aw))
-    n_hour = 0
-    today_hour = int((today - origin).total_seconds() // 3600)
-    for hc, (bg2, bk2, bw2) in zip(hour_groups, hour_bins, strict=True):
-        blobs = serialize(hc["group"], bg2, bk2, bw2)
-        sid, hour_of = hc["group"] // per_hour, hc["group"] % per_hour
-        rows_out.append(("hour", rollup_rows(sid, hour_of, hc, blobs, 3600, hour_of < today_hour,
-                                             names, origin.replace(minute=0), 3600)))
-        n_hour += len(blobs)
-        # Day rows from the same hour rows: closed days only.
-        day_of = (hour_of + origin.hour) // 24
-        dmask = hour_of < today_hour
-        dgroup = sid[dmask] * 64 + day_of[dmask]
-        dcols = _combine(dgroup, {k: v[dmask] for k, v in hc.items() if k != "group"})
-        hour_sid_of_bin = bg2 // per_hour
-        hour_of_bin = bg2 % per_hour
-        bmask = hour_of_bin < today_hour
-        dg, dk, dw = sketch_bins(hour_sid_of_bin[bmask] * 64
-                                 + (hour_of_bin[bmask] + origin.hour) // 24,
-                                 bk2[bmask], bw2[bmask])
-        dblobs = serialize(dcols["group"], dg, dk, dw)
-        rows_out.append(("day", rollup_rows(dcols["group"] // 64, dcols["group"] % 64, dcols,
-                                            dblobs, 86400, np.ones(len(dblobs), bool), names,
-                                            origin.replace(hour=0, minute=0), 86400)))
-        rows_out[-1] = ("day", list(rows_out[-1][1]))
-        rows_out[-2] = ("hour", list(rows_out[-2][1]))
-    print(f"{n_hour:,} hour rows ({time.monotonic() - started:.0f} s)", flush=True)
+    # -- 10-minute rows from events, with the aggregates --------------------------------
+    abs_ten = abs_minute // 10
+    closed_ten = abs_ten * 600 + 600 <= built_end[600]
+    base = int(abs_ten.min())
+    span = int(abs_ten.max()) - base + 1
+    group = ids[closed_ten].astype(np.int64) * span + (abs_ten[closed_ten] - base)
+    level = _level_rows(group, values[closed_ten], errors[closed_ten].astype(np.float64),
+                        keys[closed_ten], np.ones(int(closed_ten.sum())), keep_bins=True)
+    level = _with_aggregates(level, agg_maps, span)
+    previous = (600, base, span, level)
+    for res in LEVELS[1:]:
+        if res != 600:
+            previous = _coarser(previous, res)
+        _res, base, span, level = previous
+        bucket = (level["group"] % span + base) * res
+        level = _only(level, bucket + res <= built_end[res])  # closed buckets are built
+        previous = (res, base, span, level)
+        sid = level["group"] // span
+        bucket = (level["group"] % span + base) * res
+        up = LEVELS[LEVELS.index(res) + 1] if res != LEVELS[-1] else None
+        compacted = (bucket // up * up + up <= built_end[up]) if up else \
+            np.zeros(len(sid), dtype=bool)
+        keep_rows = bucket >= minute_cutoff if res == 600 else np.ones(len(sid), dtype=bool)
+        rows_out.append(_emit(names, sid[keep_rows], bucket[keep_rows], level, res,
+                              compacted[keep_rows], keep_rows))
+        counts_by_level[res] = int(keep_rows.sum())
+        print(f"{counts_by_level[res]:,} rows at {res} s ({time.monotonic() - started:.0f} s)",
+              flush=True)
 
     written = _copy_rows(connection, rows_out)
     _write_fingerprints(connection, series)
@@ -354,6 +321,92 @@ def main() -> None:  # noqa: PLR0915
         "table_size": size}, indent=2))
     print(f"wrote {written:,} rollup rows for {n_events:,} events "
           f"(by resolution {by_resolution}; table {size}) in {time.monotonic() - started:.0f} s")
+
+
+def _level_rows(group: np.ndarray, values: np.ndarray, errors: np.ndarray, keys: np.ndarray,
+                weights: np.ndarray, keep_bins: bool = True) -> dict[str, np.ndarray]:
+    """Rollup columns and sketch bins per group id, from events."""
+    cols = aggregate(group, values, errors, keys)
+    cols["bins"] = _bins(group, keys, weights)
+    return cols
+
+
+def _bins(group: np.ndarray, keys: np.ndarray, weights: np.ndarray,
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(group, key, weight) summed per (group, key), sorted; zero-bucket key kept as min."""
+    zero = keys == np.iinfo(np.int64).min
+    shifted = np.where(zero, 0, keys + 4096)  # real keys span < 4096 either side of 0
+    composite = group.astype(np.int64) * 8192 + shifted
+    unique, inverse = np.unique(composite, return_inverse=True)
+    summed = np.bincount(inverse.ravel(), weights=weights)
+    g, k = unique // 8192, unique % 8192
+    return g, np.where(k == 0, np.iinfo(np.int64).min, k - 4096), summed
+
+
+def _with_aggregates(level: dict, agg_maps: list[np.ndarray], span: int) -> dict:
+    """Add the aggregate series' rows (kind total, name total) to a level."""
+    parts_cols = [level]
+    bin_parts = [level["bins"]]
+    for mapping in agg_maps:
+        target = mapping[level["group"] // span]
+        ok = target >= 0
+        agroup = target[ok] * span + level["group"][ok] % span
+        parts_cols.append(_combine(agroup, {k: v[ok] for k, v in level.items()
+                                            if k not in ("group", "bins")}))
+        bg, bk, bw = level["bins"]
+        bt = mapping[bg // span]
+        bok = bt >= 0
+        bin_parts.append(_bins(bt[bok] * span + bg[bok] % span, bk[bok], bw[bok]))
+    merged = {k: np.concatenate([c[k] for c in parts_cols])
+              for k in ("group", "count", "sum", "min", "max", "errors")}
+    order = np.argsort(merged["group"], kind="stable")
+    merged = {k: v[order] for k, v in merged.items()}
+    bg = np.concatenate([b[0] for b in bin_parts])
+    bk = np.concatenate([b[1] for b in bin_parts])
+    bw = np.concatenate([b[2] for b in bin_parts])
+    order = np.lexsort((bk, bg))
+    merged["bins"] = (bg[order], bk[order], bw[order])
+    return merged
+
+
+def _only(level: dict, mask: np.ndarray) -> dict:
+    kept = {k: v[mask] for k, v in level.items() if k != "bins"}
+    bg, bk, bw = level["bins"]
+    inside = np.isin(bg, kept["group"])
+    kept["bins"] = (bg[inside], bk[inside], bw[inside])
+    return kept
+
+
+def _coarser(previous: tuple, res: int) -> tuple:
+    """Fold one level's rows into the next coarser level (aggregates fold like any series)."""
+    prev_res, base, span, level = previous
+    factor = res // prev_res
+    sid = level["group"] // span
+    abs_bucket = (level["group"] % span + base) // factor
+    new_base = int(abs_bucket.min())
+    new_span = int(abs_bucket.max()) - new_base + 1
+    group = sid * new_span + (abs_bucket - new_base)
+    cols = _combine(group, {k: v for k, v in level.items() if k not in ("group", "bins")})
+    bg, bk, bw = level["bins"]
+    bgroup = (bg // span) * new_span + ((bg % span + base) // factor - new_base)
+    cols["bins"] = _bins(bgroup, bk, bw)
+    return res, new_base, new_span, cols
+
+
+def _emit(names: list, sid: np.ndarray, bucket_seconds: np.ndarray, level: dict, res: int,
+          compacted: np.ndarray, keep: np.ndarray | None = None) -> tuple[str, list]:
+    groups = level["group"] if keep is None else level["group"][keep]
+    bg, bk, bw = level["bins"]
+    blobs = serialize(groups, bg, bk, bw)
+    pick = np.arange(len(level["group"])) if keep is None else np.flatnonzero(keep)
+    rows = []
+    for i, j in enumerate(pick.tolist()):
+        kind, name, dim = names[int(sid[i])]
+        rows.append((kind, name, dim, datetime.fromtimestamp(int(bucket_seconds[i]), UTC), res,
+                     int(level["count"][j]), float(level["sum"][j]), float(level["min"][j]),
+                     float(level["max"][j]), int(level["errors"][j]), blobs[i],
+                     bool(compacted[i])))
+    return str(res), rows
 
 
 def _combine(group: np.ndarray, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

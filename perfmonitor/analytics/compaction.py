@@ -1,20 +1,20 @@
-"""Compaction: partial minute rows -> one row per minute -> hour rows -> day rows.
+"""Compaction: partial minute rows -> one row per minute -> coarser levels.
 
-Every flush appends partial minute rows. A compaction run, under a lock:
+Levels (:data:`perfmonitor.analytics.query.LEVELS`): minute, 10 minutes, hour,
+6 hours, day, week. Every flush appends partial minute rows. A compaction run,
+under a lock, walks up the levels:
 
 1. merges the partial rows of each closed minute into one row;
-2. folds the minute rows of every closed hour into hour rows (one per series,
-   plus the aggregate series ``*``, see :mod:`perfmonitor.analytics.query`)
-   and marks them ``compacted``;
-3. folds late minute rows (rows that arrived after their hour was folded:
-   a flusher that retried through a database outage) into the existing hour
-   row, and into the day row when the day was folded too;
-4. folds the hour rows of every closed day into day rows.
+2. for each level, folds the rows of the level below into its closed buckets
+   (one row per series, plus the aggregate series ``*`` built at the first
+   level, see :mod:`perfmonitor.analytics.query`) and marks them ``compacted``;
+3. folds late minute rows (rows that arrived after their 10-minute block was
+   folded: a flusher that retried through a database outage) into every level
+   already built above them.
 
-A minute row's ``compacted`` flag says "my data is in my hour row"; an hour
-row's says "my data is in my day row". Each step changes the flag and the
-coarser row in one transaction, so a datum is always in exactly one place a
-reader counts, whatever runs concurrently.
+A row's ``compacted`` flag says "my data is in the row one level up". Each
+step changes the flag and the coarser row in one transaction, so a datum is
+always in exactly one place a reader counts, whatever runs concurrently.
 
 Late rows are found by id, not time: the state row keeps a cursor below which
 every row has been examined, so a run looks only at rows inserted since. The
@@ -25,6 +25,9 @@ Two runs at once: on PostgreSQL a transaction-level advisory lock serializes
 them; elsewhere the first statement of the transaction is a write to the
 state row, which takes the database's write lock (SQLite) or the row lock.
 Running twice changes nothing the second time.
+
+Rows of the levels the spine's pruning does not know (10 minutes: kept as
+long as minute rows; 6 hours, day, week: as long as hour rows) are pruned here.
 """
 
 from __future__ import annotations
@@ -42,9 +45,7 @@ from django.utils import timezone
 
 from perfmonitor.analytics.query import (
     ALL,
-    DAY,
-    DAY_RESOLUTION,
-    HOUR,
+    LEVELS,
     MINUTE,
     NAME_TOTAL_KINDS,
     STATE_KIND,
@@ -60,10 +61,11 @@ logger = logging.getLogger("perfmonitor")
 
 LOCK_KEY = 0x7066_6D63  # "pfmc": advisory lock id of compaction
 CURSOR_LAG = timedelta(seconds=30)
-HOURS_PER_TRANSACTION = 6
+BUCKETS_PER_TRANSACTION = 36  # of the level being built: bounds one transaction's rows
 _ID_CHUNK = 500
 _COLUMNS = ("id", "kind", "name", "dimension", "bucket_start", "count", "sum", "min", "max",
             "errors", "sketch")
+STEPS = [timedelta(seconds=res) for res in LEVELS]
 
 Key = tuple[str, str, str, datetime]
 
@@ -101,21 +103,53 @@ class _Acc:
 class CompactionResult:
     minutes_merged: int = 0
     minute_rows_removed: int = 0
-    hours_folded: int = 0
-    hour_rows_written: int = 0
+    rows_written: dict[int, int] = field(default_factory=dict)
+    buckets_folded: dict[int, int] = field(default_factory=dict)
     late_rows_folded: int = 0
-    days_folded: int = 0
-    day_rows_written: int = 0
+    rows_pruned: int = 0
     skipped: bool = False
     seconds: float = 0.0
 
+    @property
+    def hour_rows_written(self) -> int:
+        return self.rows_written.get(MetricRollup.HOUR, 0)
+
+    @property
+    def hours_folded(self) -> int:
+        return self.buckets_folded.get(MetricRollup.HOUR, 0)
+
+    @property
+    def day_rows_written(self) -> int:
+        return self.rows_written.get(86400, 0)
+
+    @property
+    def days_folded(self) -> int:
+        return self.buckets_folded.get(86400, 0)
+
+    def wrote(self, resolution: int, rows: int) -> None:
+        self.rows_written[resolution] = self.rows_written.get(resolution, 0) + rows
+
+    def folded(self, resolution: int, buckets: int) -> None:
+        self.buckets_folded[resolution] = self.buckets_folded.get(resolution, 0) + buckets
+
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {"minutes_merged": self.minutes_merged,
+                "minute_rows_removed": self.minute_rows_removed,
+                "rows_written": {str(k): v for k, v in sorted(self.rows_written.items())},
+                "buckets_folded": {str(k): v for k, v in sorted(self.buckets_folded.items())},
+                "hour_rows_written": self.hour_rows_written,
+                "late_rows_folded": self.late_rows_folded, "rows_pruned": self.rows_pruned,
+                "seconds": self.seconds}
 
     def add(self, other: CompactionResult) -> None:
-        for key, value in other.__dict__.items():
-            if isinstance(value, int) and not isinstance(value, bool):
-                setattr(self, key, getattr(self, key) + value)
+        self.minutes_merged += other.minutes_merged
+        self.minute_rows_removed += other.minute_rows_removed
+        self.late_rows_folded += other.late_rows_folded
+        self.rows_pruned += other.rows_pruned
+        for res, n in other.rows_written.items():
+            self.wrote(res, n)
+        for res, n in other.buckets_folded.items():
+            self.folded(res, n)
 
 
 def compact_rollups(now: datetime | None = None) -> CompactionResult:
@@ -123,16 +157,16 @@ def compact_rollups(now: datetime | None = None) -> CompactionResult:
     started = time.monotonic()
     result = CompactionResult()
     now = now or timezone.now()
-    grace = timedelta(seconds=settings.COMPACTION_GRACE_SECONDS)
-    closed = now - grace
+    closed = now - timedelta(seconds=settings.COMPACTION_GRACE_SECONDS)
     with capture_suppressed():
-        for _ in range(10_000):  # bounded: each pass folds up to HOURS_PER_TRANSACTION
+        for _ in range(100_000):  # bounded: each pass folds BUCKETS_PER_TRANSACTION per level
             step, more = _run_once(now, closed)
             result.add(step)
             if not more:
                 break
+        result.rows_pruned += _prune_levels(now)
     result.seconds = round(time.monotonic() - started, 3)
-    if result.hour_rows_written or result.minutes_merged or result.late_rows_folded:
+    if result.rows_written or result.minutes_merged or result.late_rows_folded:
         from perfmonitor.live import publish
 
         publish("metrics", {"compacted": result.as_dict()})
@@ -142,31 +176,23 @@ def compact_rollups(now: datetime | None = None) -> CompactionResult:
 def _run_once(now: datetime, closed: datetime) -> tuple[CompactionResult, bool]:
     alias = router.db_for_write(MetricRollup)
     result = CompactionResult()
+    more = False
     with transaction.atomic(using=alias):
         state = _lock(alias, now)
-        hour_mark = _mark(MetricRollup.HOUR, HOUR)
-        day_mark = _mark(DAY_RESOLUTION, DAY)
-        closed_minute = floor_to(closed, MINUTE)
-        closed_hour = floor_to(closed, HOUR)
-        closed_day = floor_to(closed, DAY)
-
-        region_start = _earliest_uncompacted(MetricRollup.MINUTE, since=hour_mark)
-        more = False
-        if region_start is not None:
-            region_start = floor_to(region_start, HOUR)
-            region_end = closed_minute
-            limit = floor_to(region_start, HOUR) + HOUR * HOURS_PER_TRANSACTION
-            if region_end > limit:
-                region_end, more = limit, True
-            fold_until = min(closed_hour, region_end)
-            _merge_and_fold_minutes(region_start, region_end, fold_until, day_mark, result)
-        if hour_mark is not None:
-            _fold_late_minutes(state["cursor"], hour_mark, day_mark, result)
-        day_start = _earliest_uncompacted(MetricRollup.HOUR, since=day_mark)
-        if day_start is not None and not more:
-            _fold_days(day_start, closed_day, result)
+        marks = _marks()
+        more |= _merge_minutes(marks, closed, result)
+        for level in range(1, len(LEVELS)):
+            more |= _fold_level(level, marks, closed, result)
+            marks = _marks()
+        if marks[1] is not None:
+            _fold_late_minutes(state["cursor"], marks, result)
         _advance_cursor(state, now)
     return result, more
+
+
+def _marks() -> list[datetime | None]:
+    """Per level: end of the last bucket built (None: nothing built yet)."""
+    return [None] + [_mark(res, step) for res, step in zip(LEVELS[1:], STEPS[1:], strict=True)]
 
 
 # -- locking and state ------------------------------------------------------------------------
@@ -223,114 +249,136 @@ def _earliest_uncompacted(resolution: int, since: datetime | None) -> datetime |
     return rows.aggregate(m=Min("bucket_start"))["m"]
 
 
-# -- minutes -> hours -------------------------------------------------------------------------
+# -- folding --------------------------------------------------------------------------------
 
 
-def _merge_and_fold_minutes(start: datetime, end: datetime, fold_until: datetime,
-                            day_mark: datetime | None, result: CompactionResult) -> None:
-    rows = list(MetricRollup.objects.filter(
-        resolution=MetricRollup.MINUTE, compacted=False, bucket_start__gte=start,
-        bucket_start__lt=end).exclude(kind=STATE_KIND).order_by().values_list(*_COLUMNS))
-    if not rows:
-        return
+def _merge_minutes(marks: list[datetime | None], closed: datetime,
+                   result: CompactionResult) -> bool:
+    """One row per series and closed minute (partial rows of several flushes merged)."""
+    start = _earliest_uncompacted(MetricRollup.MINUTE, since=marks[1])
+    if start is None:
+        return False
+    end = floor_to(closed, MINUTE)
+    limit = floor_to(start, STEPS[1]) + STEPS[1] * BUCKETS_PER_TRANSACTION
+    more = end > limit
+    end = min(end, limit)
+    rows = _uncompacted(MetricRollup.MINUTE, start, end)
     by_minute: dict[Key, list[tuple]] = {}
     for row in rows:
         by_minute.setdefault((row[1], row[2], row[3], row[4]), []).append(row)
-    fold_ids: list[int] = []
     remove_ids: list[int] = []
     new_rows: list[MetricRollup] = []
-    hourly: dict[Key, _Acc] = {}
     for key, group in by_minute.items():
-        folding = key[3] < fold_until
-        if folding:
-            for row in group:
-                _add_to_hour(hourly, row)
-        if len(group) == 1:
-            if folding:
-                fold_ids.append(group[0][0])
+        if len(group) < 2:
             continue
         acc = _Acc()
         for row in group:
             acc.add(row[5], row[6], row[7], row[8], row[9], row[10])
         remove_ids.extend(row[0] for row in group)
-        new_rows.append(_row(key, MetricRollup.MINUTE, acc, compacted=folding))
-        result.minutes_merged += 1
+        new_rows.append(_row(key, MetricRollup.MINUTE, acc, compacted=False))
     _delete(remove_ids)
-    result.minute_rows_removed += len(remove_ids) - len(new_rows)
     MetricRollup.objects.bulk_create(new_rows, batch_size=500)
-    _mark_compacted(fold_ids)
-    if hourly:
-        folded_days = _days_before(day_mark)
-        result.hour_rows_written += _apply(hourly, MetricRollup.HOUR, folded_days)
-        result.hours_folded += len({key[3] for key in hourly})
-        _apply_to_days(hourly, folded_days, result)
+    result.minutes_merged += len(new_rows)
+    result.minute_rows_removed += len(remove_ids) - len(new_rows)
+    return more
 
 
-def _fold_late_minutes(cursor: int, hour_mark: datetime, day_mark: datetime | None,
+def _fold_level(level: int, marks: list[datetime | None], closed: datetime,
+                result: CompactionResult) -> bool:
+    """Fold the uncompacted rows of the level below into this level's closed buckets."""
+    below, step = LEVELS[level - 1], STEPS[level]
+    start = _earliest_uncompacted(below, since=marks[level])
+    if start is None:
+        return False
+    start = floor_to(start, step)
+    closed_end = floor_to(closed, step)
+    end = min(closed_end, start + step * BUCKETS_PER_TRANSACTION)
+    if end <= start:
+        return False
+    rows = _uncompacted(below, start, end)
+    if not rows:
+        return False
+    increments: dict[Key, _Acc] = {}
+    for row in rows:
+        _add(increments, row, step, aggregates=level == 1)
+    _apply_chain(increments, level, marks, result)
+    _mark_compacted([row[0] for row in rows])
+    result.folded(LEVELS[level], len({key[3] for key in increments}))
+    return end < closed_end and MetricRollup.objects.filter(
+        resolution=below, compacted=False, bucket_start__gte=end,
+        bucket_start__lt=closed_end).exists()
+
+
+def _fold_late_minutes(cursor: int, marks: list[datetime | None],
                        result: CompactionResult) -> None:
     rows = list(MetricRollup.objects.filter(
         id__gt=cursor, resolution=MetricRollup.MINUTE, compacted=False,
-        bucket_start__lt=hour_mark).exclude(kind=STATE_KIND).order_by().values_list(*_COLUMNS))
+        bucket_start__lt=marks[1]).exclude(kind=STATE_KIND).order_by().values_list(*_COLUMNS))
     if not rows:
         return
-    hourly: dict[Key, _Acc] = {}
+    increments: dict[Key, _Acc] = {}
     for row in rows:
-        _add_to_hour(hourly, row)
-    folded_days = _days_before(day_mark)
-    _apply(hourly, MetricRollup.HOUR, folded_days)
-    _apply_to_days(hourly, folded_days, result)
+        _add(increments, row, STEPS[1], aggregates=True)
+    _apply_chain(increments, 1, marks, result)
     _mark_compacted([row[0] for row in rows])
     result.late_rows_folded += len(rows)
-    logger.info("perfmonitor: folded %d late rollup rows into their hours", len(rows))
+    logger.info("perfmonitor: folded %d late rollup rows into their buckets", len(rows))
 
 
-def _add_to_hour(hourly: dict[Key, _Acc], row: tuple) -> None:
+def _uncompacted(resolution: int, start: datetime, end: datetime) -> list[tuple]:
+    return list(MetricRollup.objects.filter(
+        resolution=resolution, compacted=False, bucket_start__gte=start,
+        bucket_start__lt=end).exclude(kind=STATE_KIND).order_by().values_list(*_COLUMNS))
+
+
+def _add(increments: dict[Key, _Acc], row: tuple, step: timedelta, aggregates: bool) -> None:
     kind, name, dimension = row[1], row[2], row[3]
-    hour = floor_to(row[4], HOUR)
-    keys = [(kind, name, dimension, hour), (kind, ALL, ALL, hour)]
-    if kind in NAME_TOTAL_KINDS:
-        keys.append((kind, name, ALL, hour))
+    bucket = floor_to(row[4], step)
+    keys = [(kind, name, dimension, bucket)]
+    if aggregates:  # aggregate series start at the first level; above they fold like any
+        keys.append((kind, ALL, ALL, bucket))
+        if kind in NAME_TOTAL_KINDS:
+            keys.append((kind, name, ALL, bucket))
     for key in keys:
-        acc = hourly.get(key)
+        acc = increments.get(key)
         if acc is None:
-            acc = hourly[key] = _Acc()
+            acc = increments[key] = _Acc()
         acc.add(row[5], row[6], row[7], row[8], row[9], row[10])
 
 
-def _days_before(day_mark: datetime | None):  # noqa: ANN202
-    return (lambda bucket: day_mark is not None and floor_to(bucket, DAY) < day_mark)
+def _apply_chain(increments: dict[Key, _Acc], level: int, marks: list[datetime | None],
+                 result: CompactionResult) -> None:
+    """Apply increments at this level, and at every level above already built there."""
+    while increments:
+        up = level + 1
+
+        def built_above(bucket: datetime, up: int = up) -> bool:
+            mark = marks[up] if up < len(LEVELS) else None
+            return mark is not None and floor_to(bucket, STEPS[up]) < mark
+
+        result.wrote(LEVELS[level], _apply(increments, LEVELS[level], built_above))
+        if up >= len(LEVELS):
+            return
+        lifted: dict[Key, _Acc] = {}
+        for (kind, name, dimension, bucket), acc in increments.items():
+            if built_above(bucket):
+                key = (kind, name, dimension, floor_to(bucket, STEPS[up]))
+                lifted.setdefault(key, _Acc()).add_acc(acc)
+        increments, level = lifted, up
 
 
-def _apply_to_days(hourly: dict[Key, _Acc], folded_days: Any, result: CompactionResult) -> None:
-    """Increments of hours whose day is already folded go into the day row too."""
-    daily: dict[Key, _Acc] = {}
-    for (kind, name, dimension, hour), acc in hourly.items():
-        if folded_days(hour):
-            key = (kind, name, dimension, floor_to(hour, DAY))
-            daily.setdefault(key, _Acc()).add_acc(acc)
-    if daily:
-        result.day_rows_written += _apply(daily, DAY_RESOLUTION, lambda _bucket: False)
-
-
-# -- hours -> days ----------------------------------------------------------------------------
-
-
-def _fold_days(start: datetime, closed_day: datetime, result: CompactionResult) -> None:
-    start = floor_to(start, DAY)
-    if closed_day <= start:
-        return
-    rows = list(MetricRollup.objects.filter(
-        resolution=MetricRollup.HOUR, compacted=False, bucket_start__gte=start,
-        bucket_start__lt=closed_day).order_by().values_list(*_COLUMNS))
-    if not rows:
-        return
-    daily: dict[Key, _Acc] = {}
-    for row in rows:
-        key = (row[1], row[2], row[3], floor_to(row[4], DAY))
-        daily.setdefault(key, _Acc()).add(row[5], row[6], row[7], row[8], row[9], row[10])
-    result.day_rows_written += _apply(daily, DAY_RESOLUTION, lambda _bucket: False)
-    result.days_folded += len({key[3] for key in daily})
-    _mark_compacted([row[0] for row in rows])
+def _prune_levels(now: datetime) -> int:
+    """Rows of the levels the spine's retention does not prune."""
+    minute_cutoff = now - timedelta(days=settings.MINUTE_ROLLUP_RETENTION_DAYS)
+    hour_cutoff = now - timedelta(days=settings.HOUR_ROLLUP_RETENTION_DAYS)
+    pruned = 0
+    for resolution in LEVELS[1:]:
+        if resolution in (MetricRollup.MINUTE, MetricRollup.HOUR):
+            continue
+        cutoff = minute_cutoff if resolution < MetricRollup.HOUR else hour_cutoff
+        pruned += MetricRollup.objects.filter(resolution=resolution,
+                                              bucket_start__lt=cutoff).delete()[0]
+    return pruned
 
 
 # -- writing ----------------------------------------------------------------------------------

@@ -61,7 +61,11 @@ MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 DAY_RESOLUTION = 86400
-RESOLUTION_STEP = {MetricRollup.MINUTE: MINUTE, MetricRollup.HOUR: HOUR, DAY_RESOLUTION: DAY}
+# Rollup levels in seconds, finest first. Each bucket of a level is a whole
+# number of buckets of the level below (all aligned to the Unix epoch, UTC), so
+# a window is covered by a few coarse rows and ragged edges of finer ones.
+LEVELS = (60, 600, 3600, 21600, 86400, 604800)
+RESOLUTION_STEP = {res: timedelta(seconds=res) for res in LEVELS}
 
 ALL = "*"  # name / dimension of aggregate series built by compaction
 NAME_TOTAL_KINDS = frozenset({"request", "query", "vital", "api"})
@@ -259,14 +263,22 @@ def prepare_sketches(items: Iterable[SeriesStats]) -> None:
 
 @dataclass(frozen=True)
 class Marks:
-    """How far compaction got: rows before ``hour``/``day`` are folded; ``cursor``
-    is the id below which every late row has been folded; ``late`` the ids of
-    late minute rows (above the cursor, in folded hours) not folded yet."""
+    """How far compaction got: per level above the minute, the end of the last
+    bucket built (rows before it are folded); ``cursor`` is the id below which
+    every late row has been folded; ``late`` the ids of late minute rows (above
+    the cursor, in built 10-minute blocks) not folded yet."""
 
-    hour: datetime | None
-    day: datetime | None
-    cursor: int
+    levels: dict[int, datetime | None]
+    cursor: int = 0
     late: tuple[int, ...] = ()
+
+    @property
+    def hour(self) -> datetime | None:
+        return self.levels.get(MetricRollup.HOUR)
+
+    @property
+    def day(self) -> datetime | None:
+        return self.levels.get(DAY_RESOLUTION)
 
 
 _pinned: ContextVar[Marks | None] = ContextVar("perfmonitor_marks", default=None)
@@ -281,19 +293,21 @@ def read_marks() -> Marks:
     pinned = _pinned.get()
     if pinned is not None:
         return pinned
-    hour = _latest(MetricRollup.HOUR)
-    day = _latest(DAY_RESOLUTION)
+    levels = {}
+    for res in LEVELS[1:]:
+        latest = _latest(res)
+        levels[res] = latest + RESOLUTION_STEP[res] if latest else None
     cursor = int((MetricRollup.objects.filter(kind=STATE_KIND, name=STATE_NAME)
                   .values_list("count", flat=True).first()) or 0)
-    hour_mark = hour + HOUR if hour else None
+    first_mark = levels[LEVELS[1]]
     late: tuple[int, ...] = ()
-    if hour_mark is not None:
+    if first_mark is not None:
         # A primary-key range scan over rows inserted since the cursor: a few
         # hundred rows, usually none of them late.
         late = tuple(MetricRollup.objects.filter(
             id__gt=cursor, resolution=MetricRollup.MINUTE, compacted=False,
-            bucket_start__lt=hour_mark).values_list("id", flat=True)[:MAX_LATE_ROWS])
-    return Marks(hour_mark, day + DAY if day else None, cursor, late)
+            bucket_start__lt=first_mark).values_list("id", flat=True)[:MAX_LATE_ROWS])
+    return Marks(levels, cursor, late)
 
 
 @contextlib.contextmanager
@@ -320,11 +334,9 @@ def hourly_watermark() -> datetime | None:
 
 
 def floor_to(moment: datetime, step: timedelta) -> datetime:
-    if step == MINUTE:
-        return moment.replace(second=0, microsecond=0)
-    if step == HOUR:
-        return moment.replace(minute=0, second=0, microsecond=0)
-    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    """Start of the epoch-aligned bucket of ``step`` that holds ``moment``."""
+    epoch = _EPOCH if moment.tzinfo is None else _EPOCH.replace(tzinfo=moment.tzinfo)
+    return moment - (moment - epoch) % step
 
 
 def ceil_to(moment: datetime, step: timedelta) -> datetime:
@@ -332,18 +344,20 @@ def ceil_to(moment: datetime, step: timedelta) -> datetime:
     return floored if floored == moment else floored + step
 
 
+_EPOCH = datetime(1970, 1, 1)
+
+
 Segment = tuple[int, datetime, datetime]
 
 
-def cover(window: Window, marks: Marks, finest: int = DAY_RESOLUTION) -> list[Segment]:
+def cover(window: Window, marks: Marks, finest: int = LEVELS[-1]) -> list[Segment]:
     """Segments (resolution, start, end) that cover the window exactly once.
 
     ``finest`` caps the coarsest resolution used (a trend with hourly buckets
     cannot use day rows).
     """
-    levels = [(res, mark) for res, mark in ((DAY_RESOLUTION, marks.day),
-                                             (MetricRollup.HOUR, marks.hour))
-              if res <= finest and mark is not None]
+    levels = [(res, marks.levels.get(res)) for res in reversed(LEVELS[1:])
+              if res <= finest and marks.levels.get(res) is not None]
     start = _snap_beyond_retention(window.start)
     return [seg for seg in _cover(start, window.end, levels) if seg[2] > seg[1]]
 
@@ -372,10 +386,10 @@ def _snap_beyond_retention(start: datetime) -> datetime:
 def resolution_filter(window: Window, watermark: datetime | None = None,
                       use_watermark: bool = True) -> Q:
     """Rows of one series set that cover the window exactly once (see module doc)."""
-    marks = read_marks() if use_watermark else Marks(None, None, 0)
+    marks = read_marks() if use_watermark else Marks({})
     if watermark is not None:
-        marks = Marks(watermark, marks.day if marks.day and marks.day <= watermark else None,
-                      marks.cursor, marks.late)
+        marks = Marks({res: (mark if mark is not None and mark <= watermark else None)
+                       for res, mark in marks.levels.items()}, marks.cursor, marks.late)
     return _rows_filter(cover(window, marks), marks, Q(), Q())
 
 
@@ -439,7 +453,7 @@ FIELDS = ("name", "dimension", "bucket_start", "resolution", "count", "sum", "er
 
 def rollup_rows(kind: str, *, window: Window, name: Names = None, dimension: Names = None,
                 fields: Iterable[str] = FIELDS, group_by: Sequence[str] = ("name", "dimension"),
-                finest: int = DAY_RESOLUTION) -> list[tuple]:
+                finest: int = LEVELS[-1]) -> list[tuple]:
     """Rollup rows covering the window exactly once for the selected series.
 
     One statement, fetched whole (a 30-day window is a few thousand rows per
@@ -486,8 +500,7 @@ def trend(kind: str, *, window: Window, name: Names = None, dimension: Names = N
     """
     step = bucket or default_bucket(window)
     seconds = step.total_seconds()
-    finest = MetricRollup.MINUTE if seconds < 3600 else (
-        MetricRollup.HOUR if seconds < 86400 else DAY_RESOLUTION)
+    finest = _finest_for(seconds)
     origin = window.start.timestamp()
     buckets: dict[int, SeriesStats] = {}
     for row in rollup_rows(kind, window=window, name=name, dimension=dimension, group_by=(),
@@ -535,8 +548,7 @@ def trend_points(kind: str, *, window: Window, qs: tuple[float, ...] = (0.5, 0.9
     """
     step = bucket or default_bucket(window)
     seconds = step.total_seconds()
-    finest = MetricRollup.MINUTE if seconds < 3600 else (
-        MetricRollup.HOUR if seconds < 86400 else DAY_RESOLUTION)
+    finest = _finest_for(seconds)
     marks = read_marks()
     coarse, fine = _series_filters(kind, name, dimension, ())
     q = _rows_filter(cover(window, marks, finest), marks, coarse, fine)
@@ -585,6 +597,12 @@ def trend_points(kind: str, *, window: Window, qs: tuple[float, ...] = (0.5, 0.9
             point[f"p{100 * qv:g}"] = value
         points.append(point)
     return points
+
+
+def _finest_for(bucket_seconds: float) -> int:
+    """The coarsest level whose rows fit whole into buckets of this size."""
+    return max(res for res in LEVELS if res <= bucket_seconds and bucket_seconds % res == 0) \
+        if bucket_seconds >= 60 else MetricRollup.MINUTE
 
 
 def default_bucket(window: Window) -> timedelta:

@@ -50,7 +50,8 @@ def test_p50_p95_p99_from_minute_and_hour_rows_are_within_one_percent():
     window = Window(first.replace(second=0) + timedelta(minutes=17),
                     NOW.replace(second=0) - timedelta(minutes=2))
     segments = cover(window, read_marks())
-    assert {res for res, _a, _b in segments} == {MetricRollup.MINUTE, MetricRollup.HOUR}
+    # Minute rows at the edges, 10-minute and hour rows in between.
+    assert {res for res, _a, _b in segments} >= {MetricRollup.MINUTE, MetricRollup.HOUR}
     assert MetricRollup.objects.filter(kind="request", resolution=3600).exists()
 
     inside = durations[(stamps >= window.start.timestamp()) & (stamps < window.end.timestamp())]

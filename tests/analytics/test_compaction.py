@@ -61,6 +61,7 @@ def test_compaction_merges_minutes_builds_hours_and_changes_no_answer():
                 .values_list("bucket_start", flat=True))
     assert hours == {at(12), at(13)}
     assert query.read_marks().hour == at(14)
+    assert query.read_marks().levels[600] == at(14, 20)
     assert (snapshot(window), snapshot(edges)) == before
 
 
@@ -171,3 +172,18 @@ def test_trend_points_equal_trend_buckets_across_minute_and_hour_rows():
         assert [p["p95"] for p in points] == [s.p95 for _t, s in buckets]
         assert [p["p50"] for p in points] == [s.p50 for _t, s in buckets]
         assert sum(p["count"] for p in points) == total("request", window=window).count
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_long_backlog_is_folded_in_bounded_transactions():
+    first = NOW - timedelta(days=9, hours=5)
+    for day in range(9):
+        push_values("request", "/b/", [10.0 * (day + 1)] * 3, first + timedelta(days=day),
+                    dimension="GET")
+    result = compact_rollups(now=NOW)
+    assert result.days_folded == 9
+    assert MetricRollup.objects.filter(resolution=DAY_RESOLUTION, name="/b/",
+                                       dimension="GET").count() == 9
+    window = Window(first - timedelta(hours=1), NOW)
+    assert total("request", window=window).count == 27
+    assert compact_rollups(now=NOW).days_folded == 0
