@@ -54,15 +54,18 @@ def main() -> None:
     connection.ensure_connection()
     overview.dashboard_summary(windows["24h"])  # warm the connection and imports
     timings: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}
     queries: dict[str, int] = {}
     for _ in range(args.rounds):
         for label, window in windows.items():
             for part, fn in parts.items():
                 with pinned_marks() if part != "summary (all below)" else _null():
-                    start = time.perf_counter()
+                    start, start_cpu = time.perf_counter(), time.process_time()
                     fn(window)
                     timings.setdefault((part, label), []).append(
                         (time.perf_counter() - start) * 1000)
+                    cpu.setdefault((part, label), []).append(
+                        (time.process_time() - start_cpu) * 1000)
     from django.db import reset_queries
     from django.test.utils import CaptureQueriesContext
 
@@ -74,11 +77,15 @@ def main() -> None:
 
     print(f"data set: {meta['events']:,} events over 30 days, {meta['series']} series, "
           f"{meta['rows']:,} rollup rows {meta['rows_by_resolution']}, table {meta['table_size']}")
-    print(f"median of {args.rounds} rounds, ms (server time in-process, PostgreSQL on 127.0.0.1)")
-    print(f"{'part':<28}{'24 h':>10}{'30 d':>10}")
+    print(f"median of {args.rounds} rounds, ms: wall = server time in-process (PostgreSQL on "
+          f"127.0.0.1 included); cpu = this process's CPU time (excludes PostgreSQL and time "
+          f"spent waiting for a core on a shared machine)")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"{'part':<28}{'24 h wall':>10}{'cpu':>8}{'30 d wall':>11}{'cpu':>8}")
     for part in parts:
         row = [statistics.median(timings[(part, label)]) for label in windows]
-        print(f"{part:<28}{row[0]:>10.1f}{row[1]:>10.1f}")
+        row_cpu = [statistics.median(cpu[(part, label)]) for label in windows]
+        print(f"{part:<28}{row[0]:>10.1f}{row_cpu[0]:>8.1f}{row[1]:>11.1f}{row_cpu[1]:>8.1f}")
     for label in windows:
         values = timings[("summary (all below)", label)]
         verdict = "ok" if statistics.median(values) <= TARGETS_MS[label] else "OVER TARGET"

@@ -335,24 +335,50 @@ class SketchView:
 _KEY_BITS = 22  # keys of any float64 at 1 % accuracy span < 2**17; room to spare
 
 
-def grouped_views(groups: list[int], blobs: list[bytes], n_groups: int) -> list[SketchView]:
-    """One merged SketchView per group id (0..n_groups-1) from (group, blob) pairs.
+def _split_payloads(payloads: list[bytes], lengths: list[int], integer_counts: bool,
+                    header: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Key deltas and counts of many decompressed sketches.
 
-    Decodes every blob once and merges all groups together, instead of one
-    numpy round trip per group: a trend of 720 buckets costs one pass. Bins
-    are summed into a dense (group x key range) table with one ``bincount``
-    when that table is small (it is: keys of real data span a few hundred),
-    else through a sort.
+    With integer counts (every rollup sketch) all payloads are joined and both
+    arrays are gathered with two vectorized takes instead of two numpy calls
+    per sketch, which is most of the per-row cost of a long window.
     """
-    key_parts: list[np.ndarray] = []
-    count_parts: list[np.ndarray] = []
-    lengths: list[int] = []
-    owners: list[int] = []
+    if not payloads:
+        return [], []
+    if not integer_counts:
+        keys, counts = [], []
+        for raw, n in zip(payloads, lengths, strict=True):
+            keys.append(np.frombuffer(raw, dtype="<i4", count=n, offset=header))
+            flags = raw[1]
+            dtype = "<u4" if flags & _FLAG_INTEGER_COUNTS else "<f8"
+            counts.append(np.frombuffer(raw, dtype=dtype, count=n, offset=header + 4 * n)
+                          .astype(np.float64))
+        return keys, counts
+    joined = np.frombuffer(b"".join(payloads), dtype=np.uint8)
+    sizes = np.fromiter((len(raw) for raw in payloads), dtype=np.int64, count=len(payloads))
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    n = np.asarray(lengths, dtype=np.int64)
+    total = int(n.sum())
+    first = np.concatenate(([0], np.cumsum(n)[:-1]))
+    within = np.arange(total, dtype=np.int64) - np.repeat(first, n)
+    key_at = np.repeat(starts + header, n) + 4 * within
+    count_at = key_at + np.repeat(4 * n, n)
+    lanes = np.arange(4, dtype=np.int64)
+    keys = joined[(key_at[:, None] + lanes).ravel()].view("<i4")
+    counts = joined[(count_at[:, None] + lanes).ravel()].view("<u4")
+    return [keys], [counts]
+
+
+def _decode_grouped(groups: list[int], blobs: list[bytes], n_groups: int,
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[float]]:
+    """(owner group, key, weight) of every bin of every blob, and zero counts per group."""
     zeros = [0.0] * n_groups
-    frombuffer = np.frombuffer
     decompress = zlib.decompress
     unpack = _HEADER.unpack_from
-    offset = _HEADER.size
+    header = _HEADER.size
+    payloads: list[bytes] = []
+    lengths: list[int] = []
+    owners: list[int] = []
     integer_counts = True
     for group, blob in zip(groups, blobs, strict=True):
         raw = decompress(blob)
@@ -363,27 +389,41 @@ def grouped_views(groups: list[int], blobs: list[bytes], n_groups: int) -> list[
             zeros[group] += zero_count
         if n == 0:
             continue
-        key_parts.append(frombuffer(raw, dtype="<i4", count=n, offset=offset))
-        if flags & _FLAG_INTEGER_COUNTS:
-            count_parts.append(frombuffer(raw, dtype="<u4", count=n, offset=offset + 4 * n))
-        else:
-            integer_counts = False
-            count_parts.append(frombuffer(raw, dtype="<f8", count=n, offset=offset + 4 * n))
+        integer_counts = integer_counts and bool(flags & _FLAG_INTEGER_COUNTS)
+        payloads.append(raw)
         lengths.append(n)
         owners.append(group)
-    empty = np.empty(0, dtype=np.int64)
-    if not key_parts:
-        return [SketchView(empty, np.empty(0), zeros[g]) for g in range(n_groups)]
+    if not payloads:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, np.empty(0), zeros
+    key_parts, count_parts = _split_payloads(payloads, lengths, integer_counts, header)
     running = np.cumsum(np.concatenate(key_parts), dtype=np.int64)
     ends = np.cumsum(lengths)
     keys = running - np.repeat(np.concatenate(([0], running[ends[:-1] - 1])), lengths)
-    weights = np.concatenate(count_parts) if integer_counts else \
-        np.concatenate([p.astype(np.float64, copy=False) for p in count_parts])
-    weights = weights.astype(np.float64, copy=False)
+    weights = np.concatenate(count_parts).astype(np.float64, copy=False)
     owner = np.repeat(np.asarray(owners, dtype=np.int64), lengths)
+    return owner, keys, weights, zeros
+
+
+_DENSE_CELLS = 4_000_000
+
+
+def grouped_views(groups: list[int], blobs: list[bytes], n_groups: int) -> list[SketchView]:
+    """One merged SketchView per group id (0..n_groups-1) from (group, blob) pairs.
+
+    Decodes every blob once and merges all groups together, instead of one
+    numpy round trip per group: a trend of 720 buckets costs one pass. Bins
+    are summed into a dense (group x key range) table with one ``bincount``
+    when that table is small (it is: keys of real data span a few hundred),
+    else through a sort.
+    """
+    owner, keys, weights, zeros = _decode_grouped(groups, blobs, n_groups)
+    if not len(keys):
+        return [SketchView(np.empty(0, dtype=np.int64), np.empty(0), zeros[g])
+                for g in range(n_groups)]
     low = int(keys.min())
     span = int(keys.max()) - low + 1
-    if n_groups * span <= 4_000_000:
+    if n_groups * span <= _DENSE_CELLS:
         table = np.bincount(owner * span + (keys - low), weights=weights,
                             minlength=n_groups * span).reshape(n_groups, span)
         views = []
@@ -409,21 +449,17 @@ def grouped_quantiles(groups: list[int], blobs: list[bytes], n_groups: int,
     For trends: hundreds of buckets, a few quantiles each, no per-bucket object.
     Same rank rule and values as :meth:`QuantileSketch.quantiles`.
     """
-    views = grouped_views(groups, blobs, n_groups) if blobs else []
-    if not views:
-        return {q: [None] * n_groups for q in qs}
-    lows = [int(v.keys[0]) for v in views if len(v.keys)]
-    if not lows:
-        return {q: [0.0 if v.count > 0 else None for v in views] for q in qs}
-    low = min(lows)
-    span = max(int(v.keys[-1]) for v in views if len(v.keys)) - low + 1
-    if n_groups * span > 4_000_000:
+    owner, keys, weights, zero_list = _decode_grouped(groups, blobs, n_groups)
+    zeros = np.asarray(zero_list, dtype=np.float64)
+    if not len(keys):
+        return {q: [0.0 if z > 0 else None for z in zero_list] for q in qs}
+    low = int(keys.min())
+    span = int(keys.max()) - low + 1
+    if n_groups * span > _DENSE_CELLS:
+        views = grouped_views(groups, blobs, n_groups)
         return {q: [v.quantile(q) for v in views] for q in qs}
-    table = np.zeros((n_groups, span))
-    zeros = np.array([v.zero_count for v in views])
-    for g, v in enumerate(views):
-        if len(v.keys):
-            table[g, v.keys - low] = v.weights
+    table = np.bincount(owner * span + (keys - low), weights=weights,
+                        minlength=n_groups * span).reshape(n_groups, span)
     cum = np.cumsum(table, axis=1) + zeros[:, None]
     counts = cum[:, -1]
     values_of_index = np.power(2.0, (np.arange(span) + low) / _MULTIPLIER) * _VALUE_FACTOR
@@ -431,7 +467,6 @@ def grouped_quantiles(groups: list[int], blobs: list[bytes], n_groups: int,
     for q in qs:
         rank = q * (counts - 1)
         index = np.minimum((cum > rank[:, None]).argmax(axis=1), span - 1)
-        values = values_of_index[index]
-        values = np.where(rank < zeros, 0.0, values)
+        values = np.where(rank < zeros, 0.0, values_of_index[index])
         out[q] = [None if c <= 0 else float(v) for c, v in zip(counts, values, strict=True)]
     return out

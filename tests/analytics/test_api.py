@@ -142,3 +142,12 @@ def test_metrics_need_login_or_the_bearer_token(client, staff_client, staff_with
                           HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
         assert client.get("/perfmonitor/metrics",
                           HTTP_AUTHORIZATION="Bearer s3cret").status_code == 200
+
+
+@pytest.mark.django_db
+def test_openapi_schema_describes_the_analytics_endpoints(staff_client):
+    response = staff_client.get(BASE + "schema", {"format": "json"})
+    assert response.status_code == 200
+    paths = json.loads(response.content)["paths"]
+    for endpoint in ENDPOINTS:
+        assert any(path.endswith("/" + endpoint) for path in paths), endpoint

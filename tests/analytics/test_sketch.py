@@ -50,6 +50,8 @@ def test_grouped_merge_equals_per_group_merges_on_both_paths():
                 sketch.add(rng.lognormvariate(3, 2))
             if extreme and rng.random() < 0.1:
                 sketch.add(rng.choice([1e-90, 1e90]))
+            if extreme and rng.random() < 0.05:
+                sketch.add(12.5, weight=0.5)  # a doubles payload: the per-sketch path
             groups.append(group)
             blobs.append(sketch.to_bytes())
             expected[group].merge(sketch)
