@@ -81,6 +81,11 @@ def main() -> None:
     from perfmonitor.analytics.query import Window
 
     timings: dict[str, list[float]] = {name: [] for name in [*CASES, SUMMARY]}
+    from perfmonitor.models import MetricRollup
+
+    if not MetricRollup.objects.filter(kind="request").exists():
+        raise SystemExit("No rollups in the benchmark database (is the generator running, or "
+                         "not run yet?): python -m benchmarks.analytics.generate")
     with mock.patch("django.utils.timezone.now", return_value=now):
         connection.ensure_connection()
         sizes = {name: render(path) for name, path in CASES.items()}  # warm imports, caches
