@@ -9,6 +9,7 @@ from urllib.parse import quote
 import pytest
 from django.test import Client
 
+from perfmonitor.capture import writer
 from perfmonitor.models import MetricRollup
 from tests.dashboard.conftest import OVERVIEW
 
@@ -213,3 +214,20 @@ def test_export_links_download_the_report_for_the_chosen_range(client, viewer, t
     assert report.status_code == 200
     assert report["Content-Type"].startswith("text/csv")
     assert "window=7d" in html.unescape(links[0])
+
+
+def test_the_route_drill_down_names_its_n_plus_one(client, viewer, flush):
+    from tests.testapp.models import Course, Lesson
+
+    writer._known_fingerprints.clear()
+    for i in range(8):
+        Lesson.objects.create(course=Course.objects.create(title=f"Course {i}"), title=f"L{i}")
+    assert client.get("/lessons/").status_code == 200
+    flush()
+    client.force_login(viewer)
+    body = client.get(f"{OVERVIEW}route/?name=/lessons/&method=GET").content.decode()
+    hot_spot = re.search(r'data-n-plus-one="([0-9a-f]+)"', body)
+    assert hot_spot, "no N+1 hot spot listed"
+    assert "8 queries per request" in body.replace("8.0 queries", "8 queries")
+    assert f'data-fingerprint="{hot_spot.group(1)}"' in body
+    assert ">N+1<" in body  # the badge in the slowest-queries table
