@@ -252,11 +252,7 @@ class SketchView:
     def from_blobs(cls, blobs: list[bytes]) -> SketchView:
         if len(blobs) == 1:
             return cls._from_one(blobs[0])
-        merged = merge_serialized(blobs)
-        keys = np.fromiter(sorted(merged.bins), dtype=np.int64, count=len(merged.bins))
-        weights = np.fromiter((merged.bins[k] for k in keys.tolist()), dtype=np.float64,
-                              count=len(keys))
-        return cls(keys, weights, merged.zero_count)
+        return grouped_views([0] * len(blobs), blobs, 1)[0]
 
     @classmethod
     def _from_one(cls, blob: bytes) -> SketchView:
