@@ -26,7 +26,7 @@
   var MAX_SAME_ERROR = 5;
 
   var state = {
-    config: null, started: false, sampled: true, sessionId: "", queue: [], timer: 0,
+    config: null, started: false, sampled: true, sessionId: "", queue: [], timer: 0, due: 0,
     vitals: {}, vitalListeners: [], scoreListeners: [], hiddenCallbacks: [],
     fcpCallbacks: [], restored: false, errorCount: 0, errorSeen: {}, pendingApi: {},
     pageReported: false, originalFetch: global.fetch ? global.fetch.bind(global) : null
@@ -100,8 +100,10 @@
   }
 
   function schedule(delay) {
-    if (state.timer && !(delay < state.config.flushInterval)) return;
+    var due = Date.now() + delay;
+    if (state.timer && state.due <= due) return;  // an earlier send is already planned
     clearTimeout(state.timer);
+    state.due = due;
     state.timer = setTimeout(flush, delay);
   }
 
