@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from perfmonitor.alerts import alert_statistics
 from perfmonitor.analytics import assessment, overview, query, scores
 from perfmonitor.analytics.vitals import VITALS
 from perfmonitor.conf import settings
@@ -146,7 +145,6 @@ def alerts(board: Board) -> dict[str, Any]:
     items = sorted(open_alerts().select_related("acknowledged_by")[:50],
                    key=lambda a: (a.acknowledged, SEVERITY_ORDER.get(a.severity, 3),
                                   -(a.state_since or a.timestamp).timestamp()))[:20]
-    statistics = _alert_statistics_line(alert_statistics(board.window))
     rows = [{"pk": str(a.pk), "severity": a.severity, "message": a.message,
              "since": a.state_since or a.timestamp, "acknowledged": a.acknowledged,
              "acknowledged_by": a.acknowledged_by.get_username() if a.acknowledged_by else "",
@@ -154,17 +152,8 @@ def alerts(board: Board) -> dict[str, Any]:
              "silenced": a.silenced or a.in_maintenance,
              "url": board.url("alert", a.pk), "ack_url": board.url("acknowledge", a.pk)}
             for a in items]
-    return {"alerts": rows, "statistics": statistics, "empty": not rows,
+    return {"alerts": rows, "empty": not rows,
             "empty_text": "No open alerts."}
-
-
-def _alert_statistics_line(stats_: dict[str, Any]) -> str:
-    parts = [f"{stats_['fired']} fired", f"{stats_['acknowledged']} acknowledged",
-             f"{stats_['resolved']} resolved"]
-    for key, label in (("mtta_seconds", "MTTA"), ("mttr_seconds", "MTTR")):
-        if stats_.get(key) is not None:
-            parts.append(f"{label} {stats_[key] / 60:.1f} min")
-    return "In this window: " + " · ".join(parts)
 
 
 def trends(board: Board) -> dict[str, Any]:

@@ -169,7 +169,22 @@ def alert(controls: Controls, alert_pk: str) -> dict[str, Any]:
                                 f"{d['attempt']}: {d['outcome']}"))
     timeline = [{"at": at, "text": text} for at, text in sorted(events, key=lambda e: e[0])]
     return {"alert": item, "state": _label(AlertState, item.state), "timeline": timeline,
-            "deliveries": deliveries, "empty": False}
+            "deliveries": deliveries, "statistics": alert_statistics_line(controls),
+            "empty": False}
+
+
+def alert_statistics_line(controls: Controls) -> str:
+    """The alerting package's statistics of the window, in one line."""
+    from perfmonitor.alerts import alert_statistics
+
+    stats = alert_statistics(controls.window())
+    parts = [f"{stats['fired']} fired", f"{stats['acknowledged']} acknowledged",
+             f"{stats['resolved']} resolved"]
+    for key, label in (("mtta_seconds", "mean time to acknowledge"),
+                       ("mttr_seconds", "mean time to resolve")):
+        if stats.get(key) is not None:
+            parts.append(f"{label} {stats[key] / 60:.1f} min")
+    return f"All alerts in the last {controls.range_label}: " + " · ".join(parts)
 
 
 def _outcome(delivery: Any) -> str:

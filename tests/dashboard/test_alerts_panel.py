@@ -134,3 +134,9 @@ def test_the_alert_page_shows_each_delivery_attempt(client, responder):
     assert "Dashboard in-app" in body
     assert "Delivered" in body
     assert "notification to Dashboard in-app, attempt 1" in body  # on the timeline too
+
+
+def test_the_alert_page_sums_up_the_windows_alerts(client, responder, firing):
+    client.force_login(responder)
+    body = client.get(f"{OVERVIEW}alert/{firing.pk}/?range=24h").content.decode()
+    assert "All alerts in the last 24 hours:" in body
