@@ -40,14 +40,14 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from django.db import connections, router
-from django.db.models import FloatField, Func, Max, Q
+from django.db.models import Max, Q
 from django.utils import timezone
 
+from perfmonitor.analytics.rows_sql import epoch_column, select_rows
 from perfmonitor.analytics.sketch import (
     QuantileSketch,
     SketchView,
@@ -460,9 +460,9 @@ def rollup_rows(kind: str, *, window: Window, name: Names = None, dimension: Nam
     series set): a server-side cursor would cost a round trip per chunk.
     """
     marks = read_marks()
-    coarse, fine = _series_filters(kind, name, dimension, group_by)
-    q = _rows_filter(cover(window, marks, finest), marks, coarse, fine)
-    return list(MetricRollup.objects.filter(q).order_by().values_list(*fields))
+    return select_rows(list(fields), kind=kind, name=name, dimension=dimension,
+                       group_by=group_by, segments=cover(window, marks, finest),
+                       late=marks.late)
 
 
 TREND_FIELDS = ("bucket_start", "count", "sum", "errors", "min", "max", "sketch")
@@ -503,9 +503,8 @@ def trend(kind: str, *, window: Window, name: Names = None, dimension: Names = N
     finest = _finest_for(seconds)
     origin = window.start.timestamp()
     buckets: dict[int, SeriesStats] = {}
-    for row in rollup_rows(kind, window=window, name=name, dimension=dimension, group_by=(),
-                           finest=finest, fields=TREND_FIELDS):
-        slot = max(0, math.floor((row[0].timestamp() - origin) / seconds))
+    for row in _epoch_rows(kind, window=window, name=name, dimension=dimension, finest=finest):
+        slot = max(0, math.floor((float(row[0]) - origin) / seconds))
         entry = buckets.get(slot)
         if entry is None:
             entry = buckets[slot] = SeriesStats()
@@ -513,28 +512,6 @@ def trend(kind: str, *, window: Window, name: Names = None, dimension: Names = N
     n_slots = max(1, math.ceil(window.span.total_seconds() / seconds))
     prepare_sketches(buckets.values())
     return [(window.start + step * i, buckets.get(i, SeriesStats())) for i in range(n_slots)]
-
-
-class EpochSeconds(Func):
-    """A datetime column as Unix seconds, computed by the database (parsing
-    thousands of timestamps in Python costs more than the query)."""
-
-    output_field = FloatField()
-    template = "EXTRACT(EPOCH FROM %(expressions)s)"
-
-    def as_sqlite(self, compiler, connection, **extra):  # type: ignore[no-untyped-def]
-        return self.as_sql(compiler, connection,
-                           template="ROUND((julianday(%(expressions)s) - 2440587.5) * 86400.0, 3)",
-                           **extra)
-
-    def as_mysql(self, compiler, connection, **extra):  # type: ignore[no-untyped-def]
-        return self.as_sql(compiler, connection, template="UNIX_TIMESTAMP(%(expressions)s)",
-                           **extra)
-
-
-def _epoch_supported() -> bool:
-    vendor = connections[router.db_for_read(MetricRollup)].vendor
-    return vendor in ("postgresql", "sqlite", "mysql")
 
 
 def trend_points(kind: str, *, window: Window, qs: tuple[float, ...] = (0.5, 0.95),
@@ -549,15 +526,7 @@ def trend_points(kind: str, *, window: Window, qs: tuple[float, ...] = (0.5, 0.9
     step = bucket or default_bucket(window)
     seconds = step.total_seconds()
     finest = _finest_for(seconds)
-    marks = read_marks()
-    coarse, fine = _series_filters(kind, name, dimension, ())
-    q = _rows_filter(cover(window, marks, finest), marks, coarse, fine)
-    rows = MetricRollup.objects.filter(q).order_by()
-    if _epoch_supported():
-        rows = rows.annotate(epoch=EpochSeconds("bucket_start"))
-        data = list(rows.values_list("epoch", "count", "sum", "errors", "min", "max", "sketch"))
-    else:
-        data = [(r[0].timestamp(), *r[1:]) for r in rows.values_list(*TREND_FIELDS)]
+    data = _epoch_rows(kind, window=window, name=name, dimension=dimension, finest=finest)
     origin = window.start.timestamp()
     n_slots = max(1, math.ceil(window.span.total_seconds() / seconds))
     count = [0] * n_slots
@@ -597,6 +566,25 @@ def trend_points(kind: str, *, window: Window, qs: tuple[float, ...] = (0.5, 0.9
             point[f"p{100 * qv:g}"] = value
         points.append(point)
     return points
+
+
+def _epoch_rows(kind: str, *, window: Window, name: Names, dimension: Names,
+                finest: int) -> list[tuple]:
+    """(bucket start as Unix seconds, count, sum, errors, min, max, sketch) rows."""
+    epoch = epoch_column()
+    if epoch is not None:
+        return rollup_rows(kind, window=window, name=name, dimension=dimension, group_by=(),
+                           finest=finest, fields=(epoch, *TREND_FIELDS[1:]))
+    rows = rollup_rows(kind, window=window, name=name, dimension=dimension, group_by=(),
+                       finest=finest, fields=TREND_FIELDS)
+    return [(_as_datetime(r[0]).timestamp(), *r[1:]) for r in rows]
+
+
+def _as_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _finest_for(bucket_seconds: float) -> int:

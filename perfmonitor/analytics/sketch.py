@@ -350,18 +350,14 @@ def _split_payloads(payloads: list[bytes], lengths: list[int], integer_counts: b
             counts.append(np.frombuffer(raw, dtype=dtype, count=n, offset=header + 4 * n)
                           .astype(np.float64))
         return keys, counts
-    joined = np.frombuffer(b"".join(payloads), dtype=np.uint8)
-    sizes = np.fromiter((len(raw) for raw in payloads), dtype=np.int64, count=len(payloads))
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    # Without their headers the payloads are whole 4-byte words: keys then counts.
+    words = np.frombuffer(b"".join([raw[header:] for raw in payloads]), dtype="<i4")
     n = np.asarray(lengths, dtype=np.int64)
     total = int(n.sum())
     first = np.concatenate(([0], np.cumsum(n)[:-1]))
-    within = np.arange(total, dtype=np.int64) - np.repeat(first, n)
-    key_at = np.repeat(starts + header, n) + 4 * within
-    count_at = key_at + np.repeat(4 * n, n)
-    lanes = np.arange(4, dtype=np.int64)
-    keys = joined[(key_at[:, None] + lanes).ravel()].view("<i4")
-    counts = joined[(count_at[:, None] + lanes).ravel()].view("<u4")
+    key_at = np.arange(total, dtype=np.int64) + np.repeat(first, n)  # skips earlier counts
+    keys = words[key_at]
+    counts = words[key_at + np.repeat(n, n)].view("<u4")
     return [keys], [counts]
 
 
