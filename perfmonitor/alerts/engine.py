@@ -1,23 +1,24 @@
 """Rule evaluation: once a minute, every enabled rule, every label set.
 
-For each rule, one transaction:
+One run:
 
-1. claim (rule, minute) by inserting an ``AlertEvaluation`` row; a second
-   evaluator of the same minute (two beats, a retried task) finds the claim and
-   skips the rule (it waits for the first transaction on the unique index);
-2. lock the rule's open episodes and advance each instance with
-   :func:`perfmonitor.alerts.state.step`;
-3. decide notifications (:mod:`perfmonitor.alerts.notify`) and write them to
-   the outbox.
+1. reads every rule's metric (read-only, outside any transaction; rules that
+   read the same series over the same window share one query);
+2. in **one transaction**: claims every (rule, minute) with one ``INSERT ...
+   ON CONFLICT DO NOTHING RETURNING`` on a unique index — a second evaluator of
+   the same minute (two beats, a retried task) waits for this transaction and
+   then claims nothing; locks the rules that have something to do (in key order)
+   and skips those a later minute already evaluated; locks their open episodes;
+   advances each instance with :func:`perfmonitor.alerts.state.step`; decides
+   notifications (:mod:`perfmonitor.alerts.notify`); writes episodes and outbox
+   rows in bulk;
+3. after the commit, sends the delivery tasks and the live updates.
 
-So a state change and its notifications commit together or not at all, and
-Celery tasks are sent only after the commit. Metrics are read before the
-transaction (read-only, shared between rules by a :class:`MetricReader`).
+So a state change and its notifications commit together or not at all.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
@@ -27,34 +28,42 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 
-from perfmonitor import live
 from perfmonitor.alerts import clock, notify
-from perfmonitor.alerts.metrics import LabelKey, MetricError, MetricReader, observe
+from perfmonitor.alerts.episodes import (
+    SELF_ALERT_TYPE,
+    LabelKey,
+    copy_instance,
+    fingerprint,
+    full_labels,
+    group_of,
+    instance_of,
+    new_alert,
+    policy_of,
+    publish_on_commit,
+    resolve_alert,
+    update_many,
+)
+from perfmonitor.alerts.metrics import MetricError, MetricReader, observe
 from perfmonitor.alerts.outbox import enqueue
-from perfmonitor.alerts.outbox.messages import summary_of
-from perfmonitor.alerts.rules import group_fields, top_severity
+from perfmonitor.alerts.outbox.book import Outbox
+from perfmonitor.alerts.rules import group_fields
 from perfmonitor.alerts.silences import Suppressions
-from perfmonitor.alerts.state import Instance, Observation, Policy, step
+from perfmonitor.alerts.state import Instance, Observation, step
 from perfmonitor.analytics import query
 from perfmonitor.capture.context import capture_suppressed
 from perfmonitor.conf import settings
-from perfmonitor.models import (
-    AlertEvaluation,
-    AlertRule,
-    NotificationChannel,
-    PerformanceAlert,
-)
+from perfmonitor.models import AlertEvaluation, AlertRule, NotificationChannel, PerformanceAlert
 from perfmonitor.models.alerts import OPEN_STATES, AlertState
 
 logger = logging.getLogger("perfmonitor.alerts")
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
-SELF_ALERT_TYPE = "notification_delivery"
+CLAIM_BATCH = 150
+__all__ = ["SELF_ALERT_TYPE", "WORKER", "RunReport", "close_orphans", "evaluate_rules",
+           "fingerprint", "resolve_alert"]
 
-
-class ConcurrentChange(Exception):
-    """An episode changed under the engine (should not happen while it holds the row lock)."""
+Items = list[tuple[LabelKey, Observation]]
 
 
 @dataclass
@@ -76,59 +85,12 @@ class RunReport:
                 "seconds": round(self.seconds, 4)}
 
 
-def fingerprint(rule_id: Any, group: LabelKey) -> str:
-    text = f"{rule_id}|" + "|".join(f"{k}={v}" for k, v in group)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def full_labels(rule: AlertRule, group: LabelKey) -> dict[str, str]:
-    return {**(rule.labels or {}), **dict(group), "alertname": rule.name, "rule": rule.key}
-
-
-def policy_of(rule: AlertRule) -> Policy:
-    return Policy(rule.for_seconds, rule.keep_firing_for_seconds, rule.no_data_policy,
-                  rule.error_policy, top_severity(rule))
-
-
-def _group_of(alert: PerformanceAlert) -> LabelKey:
-    return tuple(sorted((alert.metadata or {}).get("group", {}).items()))
-
-
-# -- claims ---------------------------------------------------------------------------------
-
-def claim(rule: AlertRule, minute: datetime, now: datetime) -> AlertEvaluation | None:
-    """Insert the (rule, minute) claim in the current transaction; None if already claimed."""
-    if connection.vendor in ("postgresql", "sqlite"):
-        table = AlertEvaluation._meta.db_table
-        qn = connection.ops.quote_name
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {qn(table)} (rule_id, minute, evaluated_at, instances, changes, "
-                f"error, worker) VALUES (%s, %s, %s, 0, 0, '', %s) "
-                f"ON CONFLICT (rule_id, minute) DO NOTHING RETURNING id",
-                [AlertEvaluation._meta.get_field("rule").get_db_prep_value(rule.pk, connection),
-                 AlertEvaluation._meta.get_field("minute").get_db_prep_value(minute, connection),
-                 AlertEvaluation._meta.get_field("evaluated_at").get_db_prep_value(now,
-                                                                                   connection),
-                 WORKER])
-            row = cursor.fetchone()
-        return AlertEvaluation(pk=row[0], rule=rule, minute=minute, evaluated_at=now) \
-            if row else None
-    try:
-        with transaction.atomic():
-            return AlertEvaluation.objects.create(rule=rule, minute=minute, evaluated_at=now,
-                                                  worker=WORKER)
-    except IntegrityError:
-        return None
-
-
 # -- observations ---------------------------------------------------------------------------
 
 def instances_for(rule: AlertRule, reader: MetricReader, minute: datetime,
-                  open_alerts: list[PerformanceAlert]) -> tuple[list[tuple[LabelKey,
-                                                                           Observation]], str]:
+                  open_alerts: list[PerformanceAlert]) -> tuple[Items, str]:
     """(label set, observation) for every instance to advance, and the rule's error if any."""
-    by_group = {_group_of(a): a for a in open_alerts}
+    by_group = {group_of(a): a for a in open_alerts}
     try:
         observed = observe(rule, reader, minute)
         error = ""
@@ -138,42 +100,75 @@ def instances_for(rule: AlertRule, reader: MetricReader, minute: datetime,
         logger.exception("perfmonitor: evaluating rule %s failed", rule.key)
         observed, error = {}, f"internal error: {exc!r}"
     if error:
-        targets = list(by_group) or [()]
-        return [(group, Observation.error(error)) for group in targets], error
+        return [(group, Observation.error(error)) for group in (list(by_group) or [()])], error
     wanted = {label for label, _ in group_fields(rule)}
     result = list(observed.items())
+    quiet = Observation.no_data(f"no data in the last {rule.window_seconds // 60} min")
     for group in by_group:
         if group in observed:
             continue
         if not group and wanted:
             # the rule-level no-data / error placeholder of a grouped rule: gone once data is back
-            result.append((group, Observation("gone") if observed else
-                           Observation.no_data(f"no data in the last "
-                                               f"{rule.window_seconds // 60} min")))
+            result.append((group, Observation("gone") if observed else quiet))
         elif {k for k, _ in group} != wanted:
             result.append((group, Observation("gone")))  # labels of an older group_by
         else:
             result.append((group, Observation.no_data("no data for these labels in the window")))
     if not result:
-        result.append(((), Observation.no_data(f"no data in the last "
-                                                f"{rule.window_seconds // 60} min")))
+        result.append(((), quiet))
     return result, ""
 
 
-def _needs_work(rule: AlertRule, items: list[tuple[LabelKey, Observation]],
-                open_alerts: list[PerformanceAlert], now: datetime) -> bool:
-    if open_alerts:
+def _needs_work(rule: AlertRule, items: Items, has_open: bool, now: datetime) -> bool:
+    if has_open:
         return True
     policy = policy_of(rule)
-    for _group, obs in items:
-        if obs.status == "gone":
-            continue
-        if step(Instance(), obs, policy, now):
-            return True
-    return False
+    return any(obs.status != "gone" and step(Instance(), obs, policy, now)
+               for _group, obs in items)
 
 
-# -- one rule -------------------------------------------------------------------------------
+# -- claims ---------------------------------------------------------------------------------
+
+def claim_all(rules: list[AlertRule], minute: datetime, now: datetime,
+              observed: dict[Any, tuple[Items, str]]) -> dict[Any, int]:
+    """Insert the (rule, minute) claims; returns {rule id: claim id} of the rules this run owns."""
+    if connection.vendor not in ("postgresql", "sqlite"):
+        claims = {r.pk: _claim_one(r, minute, now, observed[r.pk]) for r in rules}
+        return {pk: claim for pk, claim in claims.items() if claim is not None}
+    field = AlertEvaluation._meta.get_field
+    prep_rule, prep_time = field("rule").get_db_prep_value, field("minute").get_db_prep_value
+    table = connection.ops.quote_name(AlertEvaluation._meta.db_table)
+    owned: dict[Any, int] = {}
+    by_db_id = {str(prep_rule(r.pk, connection)): r.pk for r in rules}
+    for start in range(0, len(rules), CLAIM_BATCH):
+        chunk = rules[start:start + CLAIM_BATCH]
+        values, params = [], []
+        for rule in chunk:
+            items, error = observed[rule.pk]
+            values.append("(%s, %s, %s, %s, 0, %s, %s)")
+            params += [prep_rule(rule.pk, connection), prep_time(minute, connection),
+                       prep_time(now, connection), len(items), error[:2000], WORKER]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (rule_id, minute, evaluated_at, instances, changes, error, "
+                f"worker) VALUES {', '.join(values)} ON CONFLICT (rule_id, minute) DO NOTHING "
+                f"RETURNING id, rule_id", params)
+            owned.update((by_db_id[str(rule_id)], pk) for pk, rule_id in cursor.fetchall())
+    return owned
+
+
+def _claim_one(rule: AlertRule, minute: datetime, now: datetime,
+               observed: tuple[Items, str]) -> int | None:
+    try:
+        with transaction.atomic():
+            return AlertEvaluation.objects.create(
+                rule=rule, minute=minute, evaluated_at=now, instances=len(observed[0]),
+                error=observed[1][:2000], worker=WORKER).pk
+    except IntegrityError:
+        return None
+
+
+# -- advancing one rule ---------------------------------------------------------------------
 
 @dataclass
 class Context:
@@ -181,59 +176,45 @@ class Context:
     minute: datetime
     suppressions: Suppressions
     channels_by_name: dict[str, NotificationChannel]
+    channels_by_pk: dict[Any, NotificationChannel]
+    book: Outbox = field(default_factory=Outbox)
+    created: list[PerformanceAlert] = field(default_factory=list)
+    changed: list[PerformanceAlert] = field(default_factory=list)
 
 
-def evaluate_rule(rule: AlertRule, items: list[tuple[LabelKey, Observation]], error: str,
-                  open_alerts: list[PerformanceAlert], ctx: Context) -> tuple[str, int, int]:
-    """Claim and advance one rule; returns (outcome, state changes, notifications)."""
-    with transaction.atomic():
-        evaluation = claim(rule, ctx.minute, ctx.now)
-        if evaluation is None:
-            return "skipped", 0, 0
-        changes = notifications = 0
-        if _needs_work(rule, items, open_alerts, ctx.now):
-            AlertRule.objects.select_for_update().filter(pk=rule.pk).first()
-            if AlertEvaluation.objects.filter(rule=rule, minute__gt=ctx.minute).exists():
-                error = error or "superseded: a later minute was already evaluated"
-            else:
-                changes, notifications = _advance(rule, items, ctx)
-        AlertEvaluation.objects.filter(pk=evaluation.pk).update(
-            instances=len(items), changes=changes, error=error[:2000])
-    return ("error" if error else "evaluated"), changes, notifications
+def _advance(rule: AlertRule, items: Items, open_alerts: dict[str, PerformanceAlert],
+             ctx: Context, book: Outbox,
+             ) -> tuple[int, int, list[tuple[PerformanceAlert, list[str]]]]:
+    """Step every instance of ``rule``; returns (changes, notifications, new/changed episodes).
 
-
-def _advance(rule: AlertRule, items: list[tuple[LabelKey, Observation]],
-             ctx: Context) -> tuple[int, int]:
-    locked = {a.fingerprint: a for a in PerformanceAlert.objects.select_for_update()
-              .filter(rule=rule, state__in=OPEN_STATES)}
-    for alert in locked.values():
-        alert.rule = rule  # the rule in hand, not one query per alert
+    Outbox changes go to ``book``, which the caller keeps only if the whole rule succeeded.
+    """
     policy = policy_of(rule)
     rule_channels = [c for c in rule.channels.all() if c.enabled]
     changes = notifications = 0
+    touched = []
     for group, obs in items:
         fp = fingerprint(rule.pk, group)
-        alert = locked.get(fp)
-        inst = _instance_of(alert) if alert is not None else Instance()
+        alert = open_alerts.get(fp)
+        inst = instance_of(alert) if alert is not None else Instance()
         if obs.status == "gone":
             transitions = _close_gone(inst, ctx.now) if alert is not None else []
         else:
             transitions = step(inst, obs, policy, ctx.now)
         if alert is None and not inst.is_open:
             continue
-        alert = alert or _new_alert(rule, group, fp)
+        alert = alert or new_alert(rule, group, fp)
         labels = full_labels(rule, group)
         silence = ctx.suppressions.silence_for({**labels, "severity": inst.severity})
         window = ctx.suppressions.maintenance_for({**labels, "severity": inst.severity})
-        _copy_instance(alert, inst, obs, ctx.now, labels, silence, window)
+        copy_instance(alert, inst, obs, ctx.now, labels, silence, window)
         result = notify.plan(alert, rule, transitions, ctx.now, bool(silence or window),
-                             ctx.channels_by_name)
-        _save(alert)
-        notifications += notify.apply(alert, rule_channels, result, ctx.now)
-        if transitions:
-            changes += 1
-            _publish_on_commit(alert, transitions)
-    return changes, notifications
+                             ctx.channels_by_name, book)
+        notifications += notify.apply(alert, rule_channels, result, ctx.now, book,
+                                      ctx.channels_by_pk)
+        touched.append((alert, transitions))
+        changes += bool(transitions)
+    return changes, notifications, touched
 
 
 def _close_gone(inst: Instance, now: datetime) -> list[str]:
@@ -241,66 +222,21 @@ def _close_gone(inst: Instance, now: datetime) -> list[str]:
     return ["resolved"]
 
 
-def _instance_of(alert: PerformanceAlert) -> Instance:
-    return Instance(state=alert.state, state_since=alert.state_since, started_at=alert.timestamp,
-                    fired_at=alert.fired_at, severity=alert.severity, value=alert.actual_value,
-                    threshold=alert.threshold, peak=alert.peak_value, message=alert.message)
-
-
-def _new_alert(rule: AlertRule, group: LabelKey, fp: str) -> PerformanceAlert:
-    alert = PerformanceAlert(rule=rule, fingerprint=fp, alert_type=rule.key,
-                             alert_id=f"{rule.key}/{fp[:12]}", metadata={"group": dict(group)})
-    alert._state.adding = True
-    return alert
-
-
-def _copy_instance(alert: PerformanceAlert, inst: Instance, obs: Observation, now: datetime,
-                   labels: dict[str, str], silence: Any, window: Any) -> None:
-    alert.state, alert.state_since = inst.state, inst.state_since
-    alert.timestamp = inst.started_at or alert.timestamp or now
-    alert.fired_at, alert.severity = inst.fired_at, inst.severity or "warning"
-    alert.actual_value, alert.threshold, alert.peak_value = inst.value, inst.threshold, inst.peak
-    alert.labels = {**labels, "severity": alert.severity}
-    alert.last_evaluated_at = now
-    alert.silenced, alert.in_maintenance = bool(silence), bool(window)
-    meta = dict(alert.metadata or {})
-    meta.update({"count": obs.count, "context": obs.context,
-                 "silence": str(silence.pk) if silence else None,
-                 "maintenance": window.name if window else None})
-    alert.metadata = meta
-    if inst.state in (AlertState.RESOLVED, AlertState.INACTIVE):
-        alert.resolved_at = now
-        alert.resolution_reason = inst.resolution_reason
-    alert.message = inst.message if inst.state in (AlertState.NO_DATA, AlertState.ERROR) \
-        else summary_of(alert)
-
-
-def _save(alert: PerformanceAlert) -> None:
-    if alert._state.adding:
-        alert.save(force_insert=True)
-        return
-    fields = {f.attname: getattr(alert, f.attname) for f in PerformanceAlert._meta.concrete_fields
-              if f.attname not in ("id", "version", "created_at", "acknowledged",
-                                   "acknowledged_by_id", "acknowledged_at")}
-    updated = PerformanceAlert.objects.filter(pk=alert.pk, version=alert.version).update(
-        **fields, version=F("version") + 1)
-    if not updated:
-        raise ConcurrentChange(f"alert {alert.pk} changed during evaluation")
-    alert.version += 1
-
-
-def _publish_on_commit(alert: PerformanceAlert, transitions: list[str]) -> None:
-    payload = live_payload(alert, transitions)
-    transaction.on_commit(lambda: live.publish("alerts", payload, force=True))
-
-
-def live_payload(alert: PerformanceAlert, transitions: list[str] | None = None) -> dict[str, Any]:
-    return {"type": "alert_state", "id": str(alert.pk), "alert_id": alert.alert_id,
-            "rule": alert.rule.key if alert.rule_id and alert.rule else None,
-            "state": alert.state, "severity": alert.severity, "labels": alert.labels,
-            "value": alert.actual_value, "message": alert.message,
-            "acknowledged": alert.acknowledged, "silenced": alert.silenced,
-            "transitions": transitions or []}
+def _write(ctx: Context, touched: list[tuple[PerformanceAlert, list[str]]]) -> None:
+    for alert, transitions in touched:
+        if alert._state.adding:
+            ctx.created.append(alert)
+        else:
+            alert.version += 1  # the row is locked: no one else can have moved it
+            ctx.changed.append(alert)
+        if transitions:
+            publish_on_commit(alert, transitions)
+    if ctx.created:
+        PerformanceAlert.objects.bulk_create(ctx.created, batch_size=500)
+        for alert in ctx.created:
+            alert._state.adding = False
+    update_many(ctx.changed)
+    ctx.book.flush()
 
 
 # -- a whole run ----------------------------------------------------------------------------
@@ -315,36 +251,77 @@ def evaluate_rules(now: datetime | None = None, *, rules: list[AlertRule] | None
     with capture_suppressed(), query.pinned_marks():
         if rules is None:
             rules = list(AlertRule.objects.filter(enabled=True).prefetch_related("channels"))
+        rules = sorted(rules, key=lambda r: str(r.pk))
         report.rules = len(rules)
-        open_by_rule: dict[Any, list[PerformanceAlert]] = {}
+        snapshot: dict[Any, list[PerformanceAlert]] = {}
         for alert in PerformanceAlert.objects.filter(rule__in=[r.pk for r in rules],
                                                      state__in=OPEN_STATES):
-            open_by_rule.setdefault(alert.rule_id, []).append(alert)
-        ctx = Context(now, minute, Suppressions(now),
-                      {c.name: c for c in NotificationChannel.objects.filter(enabled=True)})
+            snapshot.setdefault(alert.rule_id, []).append(alert)  # type: ignore[attr-defined]
         reader = MetricReader()
-        for rule in rules:
-            open_alerts = open_by_rule.get(rule.pk, [])
-            items, error = instances_for(rule, reader, minute, open_alerts)
-            try:
-                outcome, changes, sent = evaluate_rule(rule, items, error, open_alerts, ctx)
-            except Exception as exc:  # one rule's failure must not stop the run
-                logger.exception("perfmonitor: rule %s could not be applied", rule.key)
-                outcome, changes, sent = "error", 0, 0
-                report.details.append({"rule": rule.key, "error": repr(exc)})
-            report.changes += changes
-            report.notifications += sent
-            if outcome == "skipped":
-                report.skipped += 1
-            else:
-                report.evaluated += 1
-                report.errors += outcome == "error"
+        reader.plan(rules, minute)
+        observed = {r.pk: instances_for(r, reader, minute, snapshot.get(r.pk, []))
+                    for r in rules}
+        channels = {c.pk: c for c in NotificationChannel.objects.all()}
+        ctx = Context(now, minute, Suppressions(now),
+                      {c.name: c for c in channels.values() if c.enabled}, channels)
+        with transaction.atomic():
+            owned = claim_all(rules, minute, now, observed)
+            report.evaluated, report.skipped = len(owned), len(rules) - len(owned)
+            report.errors = sum(1 for r in rules if r.pk in owned and observed[r.pk][1])
+            work = [r for r in rules if r.pk in owned and
+                    _needs_work(r, observed[r.pk][0], bool(snapshot.get(r.pk)), now)]
+            if work:
+                _evaluate_locked(work, observed, ctx, report, owned)
+    with capture_suppressed():
         report.changes += close_orphans(now)
         enqueue.dispatch_overdue(now)
         if minute.minute == 0:
             prune_claims(now)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _evaluate_locked(work: list[AlertRule], observed: dict[Any, tuple[Items, str]],
+                     ctx: Context, report: RunReport, claims: dict[Any, int]) -> None:
+    ids = [r.pk for r in work]
+    # Serializes evaluators of different minutes of the same rules (key order: no deadlock).
+    list(AlertRule.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+         .values_list("pk", flat=True))
+    later = set(AlertEvaluation.objects.filter(rule_id__in=ids, minute__gt=ctx.minute)
+                .values_list("rule_id", flat=True))
+    if later:
+        AlertEvaluation.objects.filter(rule_id__in=later, minute=ctx.minute).update(
+            error="superseded: a later minute was already evaluated")
+    work = [r for r in work if r.pk not in later]
+    locked: dict[Any, dict[str, PerformanceAlert]] = {}
+    rules = {r.pk: r for r in work}
+    for alert in PerformanceAlert.objects.select_for_update().filter(
+            rule__in=list(rules), state__in=OPEN_STATES):
+        alert.rule = rules[alert.rule_id]  # type: ignore[attr-defined]
+        locked.setdefault(alert.rule_id, {})[alert.fingerprint] = alert  # type: ignore
+    ctx.book = Outbox.load(a.pk for alerts in locked.values() for a in alerts.values())
+    touched: list[tuple[PerformanceAlert, list[str]]] = []
+    changed_rules: dict[Any, int] = {}
+    for rule in work:
+        mine = locked.get(rule.pk, {})
+        book = ctx.book.slice(a.pk for a in mine.values())
+        try:
+            changes, sent, done = _advance(rule, observed[rule.pk][0], mine, ctx, book)
+        except Exception as exc:  # one rule's bug must not cost the others their minute
+            logger.exception("perfmonitor: rule %s could not be applied", rule.key)
+            report.errors += 1
+            report.details.append({"rule": rule.key, "error": repr(exc)})
+            continue
+        ctx.book.absorb(book)
+        touched += done
+        report.changes += changes
+        report.notifications += sent
+        if changes:
+            changed_rules[rule.pk] = changes
+    _write(ctx, touched)
+    AlertEvaluation.objects.bulk_update(
+        [AlertEvaluation(pk=claims[rule_id], changes=n) for rule_id, n in changed_rules.items()],
+        ["changes"], batch_size=500)
 
 
 def close_orphans(now: datetime) -> int:
@@ -358,20 +335,9 @@ def close_orphans(now: datetime) -> int:
                 pk=alert_pk, state__in=OPEN_STATES).select_related("rule").first()
             if alert is None:
                 continue
-            reason = "rule_disabled" if alert.rule_id else "rule_deleted"
-            resolve_alert(alert, reason, now)
+            resolve_alert(alert, "rule_disabled" if alert.rule_id else "rule_deleted", now)
             closed += 1
     return closed
-
-
-def resolve_alert(alert: PerformanceAlert, reason: str, now: datetime) -> None:
-    """Resolve an open episode outside the state machine (orphans, self-alerts)."""
-    alert.state, alert.state_since, alert.resolved_at = AlertState.RESOLVED, now, now
-    alert.resolution_reason = reason
-    result = notify.plan(alert, alert.rule, ["resolved"], now, False, {})
-    _save(alert)
-    notify.apply(alert, [], result, now)
-    _publish_on_commit(alert, ["resolved"])
 
 
 def prune_claims(now: datetime) -> int:

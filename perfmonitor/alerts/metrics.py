@@ -13,6 +13,7 @@ on it evaluates to the error state with a message that says so.
 from __future__ import annotations
 
 import importlib
+from collections import Counter
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
@@ -57,10 +58,23 @@ def aggregate(stats: query.SeriesStats, aggregation: str, window: query.Window) 
 
 
 class MetricReader:
-    """Reads rule metrics; caches query results for the lifetime of one evaluation run."""
+    """Reads rule metrics; caches query results for the lifetime of one evaluation run.
+
+    :meth:`plan` counts which (kind, window) pairs several rules read; those are
+    fetched once for every series of the kind and filtered in memory, so 40
+    rules on 40 query fingerprints over the same 5 minutes cost one query.
+    """
 
     def __init__(self) -> None:
         self._cache: dict[tuple, dict[tuple, query.SeriesStats]] = {}
+        self._shared: Counter[tuple[str, datetime, datetime]] = Counter()
+        self._analyses: dict[tuple[datetime, datetime], dict[str, Any]] = {}
+
+    def plan(self, rules: list[AlertRule], minute: datetime) -> None:
+        for rule in rules:
+            if rule.source == MetricSource.SERIES:
+                for window in windows_of(rule, minute):
+                    self._shared[(rule.kind, window.start, window.end)] += 1
 
     def _stats(self, kind: str, window: query.Window, name: str | None, dimension: str | None,
                group_by: tuple[str, ...]) -> dict[tuple, query.SeriesStats]:
@@ -75,7 +89,7 @@ class MetricReader:
                                                                                    int]]:
         """{label set: (value, sample count)} of the rule's metric over ``window``."""
         if rule.source == MetricSource.SCORE:
-            return {(): _score(rule.aggregation, window)}
+            return {(): self._score(rule.aggregation, window)}
         if rule.source == MetricSource.JOURNEY:
             return {(): _journey(rule.series_name, rule.aggregation, window)}
         return self._series(rule, window)
@@ -85,52 +99,72 @@ class MetricReader:
         name_exact, name_glob = _pattern(rule.series_name)
         dim_exact, dim_glob = _pattern(rule.series_dimension)
         grouping = group_fields(rule)
-        needed = {field for _, field in grouping}
-        if name_glob:
-            needed.add("name")
-        if dim_glob:
-            needed.add("dimension")
-        fetch = tuple(f for f in ("name", "dimension") if f in needed)
-        rows = self._stats(rule.kind, window, name_exact, dim_exact, fetch)
+        if self._shared[(rule.kind, window.start, window.end)] >= 2:
+            fetch: tuple[str, ...] = ("name", "dimension")  # shared: every series, filter here
+            rows = self._stats(rule.kind, window, None, None, fetch)
+        else:
+            needed = {field for _, field in grouping}
+            if name_glob:
+                needed.add("name")
+            if dim_glob:
+                needed.add("dimension")
+            fetch = tuple(f for f in ("name", "dimension") if f in needed)
+            rows = self._stats(rule.kind, window, name_exact, dim_exact, fetch)
+            name_exact = name_exact if "name" in fetch else None
+            dim_exact = dim_exact if "dimension" in fetch else None
         position = {f: i for i, f in enumerate(fetch)}
-        merged: dict[LabelKey, query.SeriesStats] = {}
+        matches: dict[LabelKey, list[query.SeriesStats]] = {}
         for key, series in rows.items():
-            if name_glob and not fnmatchcase(key[position["name"]], name_glob):
-                continue
-            if dim_glob and not fnmatchcase(key[position["dimension"]], dim_glob):
-                continue
+            if "name" in position:
+                name = key[position["name"]]
+                if (name_exact is not None and name != name_exact) or \
+                        (name_glob and not fnmatchcase(name, name_glob)):
+                    continue
+            if "dimension" in position:
+                dimension = key[position["dimension"]]
+                if (dim_exact is not None and dimension != dim_exact) or \
+                        (dim_glob and not fnmatchcase(dimension, dim_glob)):
+                    continue
             labels = tuple(sorted((label, key[position[f]]) for label, f in grouping))
-            if len(fetch) == len(grouping) and not (name_glob or dim_glob):
-                merged[labels] = series  # one fetched group is one label set: no copy needed
-                continue
-            target = merged.get(labels)
-            if target is None:
-                target = merged[labels] = query.SeriesStats()
-            target.merge(series)
-        return {labels: (aggregate(s, rule.aggregation, window), s.count)
-                for labels, s in merged.items()}
+            matches.setdefault(labels, []).append(series)
+        result = {}
+        for labels, parts in matches.items():
+            merged = parts[0] if len(parts) == 1 else combine(parts)
+            result[labels] = (aggregate(merged, rule.aggregation, window), merged.count)
+        return result
+
+    def _score(self, aggregation: str, window: query.Window) -> tuple[float | None, int]:
+        """The overall score (0-100) or one part (front-end, server, journeys; also 0-100)."""
+        analysis = self._analyses.get((window.start, window.end))
+        if analysis is None:
+            analysis = self._analyses[(window.start, window.end)] = _analyze(window)
+        if aggregation == "overall":
+            result = analysis.get("score")
+        else:
+            part = analysis.get("parts", {}).get(aggregation) or {}
+            result = part.get("score")
+            result = result * 100.0 if isinstance(result, int | float) else None
+        return (float(result), 1) if isinstance(result, int | float) else (None, 0)
 
 
-def _score(aggregation: str, window: query.Window) -> tuple[float | None, int]:
-    """The overall score (0-100) or one part of it (front-end, server, journeys; also 0-100)."""
+def combine(parts: list[query.SeriesStats]) -> query.SeriesStats:
+    """Merge several series (sketches stay serialized until a quantile is asked for)."""
+    merged = query.SeriesStats()
+    for part in parts:
+        merged.merge(part)
+    return merged
+
+
+def _analyze(window: query.Window) -> dict[str, Any]:
     try:
         scores = importlib.import_module("perfmonitor.analytics.scores")
     except ImportError as exc:
         raise MetricError("The performance score is not available yet "
                           f"(perfmonitor.analytics.scores: {exc}).") from exc
-    if aggregation == "overall":
-        value = getattr(scores, "performance_score", None)
-        if value is None:
-            raise MetricError("perfmonitor.analytics.scores.performance_score is missing.")
-        result = value(window)
-    else:
-        analyze: Any = getattr(scores, "analyze_performance", None)
-        if analyze is None:
-            raise MetricError("perfmonitor.analytics.scores.analyze_performance is missing.")
-        part = analyze(window).get("parts", {}).get(aggregation) or {}
-        result = part.get("score")
-        result = result * 100.0 if isinstance(result, int | float) else None
-    return (float(result), 1) if isinstance(result, int | float) else (None, 0)
+    analyze: Any = getattr(scores, "analyze_performance", None)
+    if analyze is None:
+        raise MetricError("perfmonitor.analytics.scores.analyze_performance is missing.")
+    return analyze(window)
 
 
 def _journey(journey_type: str, aggregation: str, window: query.Window) -> tuple[float | None,
@@ -155,6 +189,18 @@ def evaluation_window(rule: AlertRule, minute: datetime, shift: timedelta = time
     """The window a rule reads at ``minute``: whole minutes up to (not including) it."""
     end = minute - shift
     return query.Window(end - timedelta(seconds=rule.window_seconds), end)
+
+
+def windows_of(rule: AlertRule, minute: datetime) -> list[query.Window]:
+    """Every window an evaluation of ``rule`` at ``minute`` reads (dynamic thresholds: more)."""
+    windows = [evaluation_window(rule, minute)]
+    offset = timedelta(seconds=rule.baseline_offset_seconds)
+    if rule.threshold_mode == ThresholdMode.PERCENT_CHANGE:
+        windows.append(evaluation_window(rule, minute, offset))
+    elif rule.threshold_mode == ThresholdMode.BASELINE:
+        windows += [evaluation_window(rule, minute, offset * i)
+                    for i in range(1, rule.baseline_periods + 1)]
+    return windows
 
 
 def observe(rule: AlertRule, reader: MetricReader, minute: datetime) -> dict[LabelKey,

@@ -15,19 +15,22 @@
 * Deduplication: one open episode per (rule, label fingerprint), and one
   outbox row per (channel, episode, event) by its unique idempotency key.
 
-:func:`plan` decides; :func:`apply` writes the rows (in the caller's transaction).
+:func:`plan` decides; :func:`apply` records the rows in an
+:class:`~perfmonitor.alerts.outbox.book.Outbox`, which the caller flushes in
+the transaction that saves the episode.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from perfmonitor.alerts.escalation import due_escalation, first_escalation_at
-from perfmonitor.alerts.outbox import enqueue
+from perfmonitor.alerts.outbox.book import Outbox
 from perfmonitor.alerts.rules import Timing, timing
 from perfmonitor.alerts.state import SEVERITY_RANK
-from perfmonitor.models import AlertNotification, AlertRule, NotificationChannel, PerformanceAlert
+from perfmonitor.models import AlertRule, NotificationChannel, PerformanceAlert
 from perfmonitor.models.alerts import NOTIFIED_STATES, AlertState
 from perfmonitor.models.notifications import NotificationStatus
 
@@ -51,17 +54,6 @@ class Plan:
         return bool(self.sends or self.cancel_all)
 
 
-def _events(alert: PerformanceAlert) -> dict[str, set[str]]:
-    """{event: statuses of its rows}; a row any attempt touched counts as sending."""
-    found: dict[str, set[str]] = {}
-    for event, status, attempts in AlertNotification.objects.filter(alert=alert).values_list(
-            "event", "status", "attempts"):
-        if status == NotificationStatus.PENDING and attempts:
-            status = NotificationStatus.SENDING
-        found.setdefault(event, set()).add(status)
-    return found
-
-
 def _active(events: dict[str, set[str]], event: str) -> bool:
     return any(s != NotificationStatus.CANCELLED for s in events.get(event, ()))
 
@@ -76,7 +68,7 @@ def primary_event(alert: PerformanceAlert) -> str:
 
 
 def plan(alert: PerformanceAlert, rule: AlertRule | None, transitions: list[str], now: datetime,
-         muted: bool, channels_by_name: dict[str, NotificationChannel]) -> Plan:
+         muted: bool, channels_by_name: dict[str, NotificationChannel], book: Outbox) -> Plan:
     """Decide the notifications of ``alert`` at ``now``; updates its bookkeeping fields."""
     t = timing(rule)
     result = Plan()
@@ -85,7 +77,7 @@ def plan(alert: PerformanceAlert, rule: AlertRule | None, transitions: list[str]
         alert.next_escalation_at = None
         if "resolved" in transitions and (rule is None or rule.send_resolved) \
                 and alert.notified_severity:
-            ids = enqueue.notified_channel_ids(alert)
+            ids = book.notified_channel_ids(alert)
             if ids:
                 result.sends.append(Send("resolved", _after_interval(alert, t, now),
                                          channel_ids=ids))
@@ -95,7 +87,7 @@ def plan(alert: PerformanceAlert, rule: AlertRule | None, transitions: list[str]
     if muted:
         result.cancel_all = True
         return result
-    events = _events(alert)
+    events = book.events(alert)
     primary = primary_event(alert)
     if not _active(events, primary):
         start = alert.fired_at if primary == "firing" and alert.fired_at else alert.state_since
@@ -136,23 +128,24 @@ def _after_interval(alert: PerformanceAlert, t: Timing, now: datetime) -> dateti
 
 
 def apply(alert: PerformanceAlert, rule_channels: list[NotificationChannel], result: Plan,
-          now: datetime) -> int:
-    """Write the planned rows; returns how many events were scheduled."""
+          now: datetime, book: Outbox, channels_by_pk: dict[Any, NotificationChannel]) -> int:
+    """Record the planned rows in ``book`` (written by ``book.flush()``); returns how many
+    events were scheduled."""
     if result.cancel_all:
-        cancelled = enqueue.cancel_unsent(alert)
-        if cancelled and alert.is_open and not enqueue.notified_channel_ids(alert):
+        cancelled = book.cancel_unsent(alert)
+        if cancelled and alert.is_open and not book.notified_channel_ids(alert):
             # muted before anything went out: the first notification is still owed
             alert.notified_severity, alert.last_notified_at = "", None
     if result.refresh:
-        enqueue.refresh_unsent(alert, result.refresh, now)
+        book.refresh_unsent(alert, result.refresh, now)
     scheduled = 0
     for send in result.sends:
         if send.channel_ids is not None:
-            targets = list(NotificationChannel.objects.filter(pk__in=send.channel_ids))
+            targets = [channels_by_pk[pk] for pk in send.channel_ids if pk in channels_by_pk]
         elif send.channels is not None:
             targets = send.channels
         else:
             targets = rule_channels
-        if enqueue.schedule(alert, targets, send.event, send.due_at, now, send.level):
+        if book.schedule(alert, targets, send.event, send.due_at, now, send.level):
             scheduled += 1
     return scheduled

@@ -97,11 +97,6 @@ def _fast_observations(rule: AlertRule, times: list[datetime],
                        ) -> list[dict[LabelKey, Observation]]:
     window = timedelta(seconds=rule.window_seconds)
     per_labels = _minute_stats(rule, times[0] - window, times[-1])
-    needs_sketch = rule.aggregation.startswith("p")
-    for minutes in per_labels.values():
-        for stats in minutes.values():
-            if needs_sketch:
-                stats.sketch  # noqa: B018  (decode once, merge decoded sketches after)
     thresholds = Thresholds(rule.operator, rule.warning_threshold, rule.critical_threshold,
                             rule.resolve_threshold)
     result = []
@@ -170,7 +165,7 @@ def preview_rule(rule: AlertRule, start: datetime | None = None, end: datetime |
 def _simulate(rule: AlertRule, times: list[datetime],
               observations: list[dict[LabelKey, Observation]], step_size: int, fast: bool,
               n_channels: int, start: datetime, end: datetime) -> dict[str, Any]:
-    from perfmonitor.alerts.engine import policy_of
+    from perfmonitor.alerts.episodes import policy_of
 
     policy = policy_of(rule)
     instances: dict[LabelKey, Instance] = {}

@@ -14,13 +14,13 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import F
 
-from perfmonitor.alerts.engine import (
+from perfmonitor.alerts.episodes import (
     SELF_ALERT_TYPE,
-    _publish_on_commit,
     fingerprint,
+    publish_on_commit,
     resolve_alert,
 )
-from perfmonitor.alerts.outbox import enqueue
+from perfmonitor.alerts.outbox.book import Outbox
 from perfmonitor.conf import settings
 from perfmonitor.models import NotificationChannel, PerformanceAlert
 from perfmonitor.models.alerts import OPEN_STATES, AlertState, Severity
@@ -86,7 +86,9 @@ def raise_self_alert(channel: NotificationChannel, error: str, failures: int,
             metadata={"channel": str(channel.pk)})
         targets = NotificationChannel.objects.filter(type="in_app", enabled=True).exclude(
             pk=channel.pk)
-        enqueue.schedule(alert, list(targets), "firing", now, now)
-        _publish_on_commit(alert, ["opened", "firing"])
+        book = Outbox()
+        book.schedule(alert, list(targets), "firing", now, now)
+        book.flush()
+        publish_on_commit(alert, ["opened", "firing"])
     logger.error("perfmonitor: %s", message)
     return alert
