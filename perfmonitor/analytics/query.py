@@ -44,10 +44,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from django.db.models import Max, Q
+from django.conf import settings as django_settings
+from django.db.models import Q
 from django.utils import timezone
 
-from perfmonitor.analytics.rows_sql import epoch_column, select_rows
+from perfmonitor.analytics.rows_sql import epoch_column, latest_buckets, select_rows
 from perfmonitor.analytics.sketch import (
     QuantileSketch,
     SketchView,
@@ -284,21 +285,15 @@ class Marks:
 _pinned: ContextVar[Marks | None] = ContextVar("perfmonitor_marks", default=None)
 
 
-def _latest(resolution: int) -> datetime | None:
-    return (MetricRollup.objects.filter(resolution=resolution)
-            .aggregate(m=Max("bucket_start"))["m"])
-
-
 def read_marks() -> Marks:
     pinned = _pinned.get()
     if pinned is not None:
         return pinned
-    levels = {}
+    latest, cursor = latest_buckets(LEVELS[1:], STATE_KIND, STATE_NAME)
+    levels: dict[int, datetime | None] = {}
     for res in LEVELS[1:]:
-        latest = _latest(res)
-        levels[res] = latest + RESOLUTION_STEP[res] if latest else None
-    cursor = int((MetricRollup.objects.filter(kind=STATE_KIND, name=STATE_NAME)
-                  .values_list("count", flat=True).first()) or 0)
+        value = latest.get(res)
+        levels[res] = _as_datetime(value) + RESOLUTION_STEP[res] if value is not None else None
     first_mark = levels[LEVELS[1]]
     late: tuple[int, ...] = ()
     if first_mark is not None:
@@ -581,10 +576,11 @@ def _epoch_rows(kind: str, *, window: Window, name: Names, dimension: Names,
 
 
 def _as_datetime(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    parsed = datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    """A bucket_start from raw SQL (SQLite gives text) as the ORM would give it."""
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if parsed.tzinfo is None and django_settings.USE_TZ:
+        return parsed.replace(tzinfo=UTC)
+    return parsed
 
 
 def _finest_for(bucket_seconds: float) -> int:

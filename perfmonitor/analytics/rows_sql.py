@@ -110,3 +110,19 @@ def epoch_column(alias: str | None = None) -> str | None:
     return {"postgresql": "EXTRACT(EPOCH FROM bucket_start)",
             "sqlite": "ROUND((julianday(bucket_start) - 2440587.5) * 86400.0, 3)",
             "mysql": "UNIX_TIMESTAMP(bucket_start)"}.get(vendor)
+
+
+def latest_buckets(resolutions: Sequence[int], state_kind: str, state_name: str,
+                   ) -> tuple[dict[int, Any], int]:
+    """Newest bucket start per resolution and compaction's cursor, in one round trip
+    (each a separate index lookup inside the statement)."""
+    connection = connections[router.db_for_read(MetricRollup)]
+    table = connection.ops.quote_name(MetricRollup._meta.db_table)
+    columns = [f"(SELECT MAX(bucket_start) FROM {table} WHERE resolution = %s)"
+               for _ in resolutions]
+    columns.append(f"(SELECT count FROM {table} WHERE kind = %s AND name = %s "
+                   f"ORDER BY id LIMIT 1)")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(columns)}", [*resolutions, state_kind, state_name])
+        row = cursor.fetchone()
+    return dict(zip(resolutions, row[:-1], strict=True)), int(row[-1] or 0)
