@@ -50,6 +50,7 @@ def main() -> None:
         "top routes": lambda w: overview.top_routes(
             stats("request", window=w, group_by=("name", "dimension")), w),
         "trends": lambda w: overview.trends(w),
+        "(trends, hourly at 30 d)": lambda w: overview.trends(w, bucket=timedelta(hours=1)),
     }
     connection.ensure_connection()
     overview.dashboard_summary(windows["24h"])  # warm the connection and imports

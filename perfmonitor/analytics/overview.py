@@ -15,6 +15,7 @@ caller can say so rather than show unfiltered numbers as filtered.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from perfmonitor.analytics import scores
@@ -97,10 +98,26 @@ def top_routes(routes: dict[tuple, SeriesStats], window: Window,
     return rows
 
 
-def trends(window: Window, route: str | None = None,
-           page: str | None = None) -> dict[str, Any]:
-    """Requests (p50, p95, throughput, error rate) and LCP p75 over time."""
+MAX_OVERVIEW_POINTS = 200
+
+
+def overview_bucket(window: Window) -> timedelta:
+    """Minute buckets up to 6 h, hourly up to 7 days, 6-hourly beyond.
+
+    A 30-day chart of hourly points is 720 points on a few hundred pixels:
+    beyond a week the overview draws 6-hour points (120 for 30 days). Pass
+    ``trend_bucket`` to :func:`dashboard_summary` for another resolution.
+    """
     step = default_bucket(window)
+    if window.span.total_seconds() / step.total_seconds() > MAX_OVERVIEW_POINTS:
+        step = timedelta(hours=6)
+    return step
+
+
+def trends(window: Window, route: str | None = None, page: str | None = None,
+           bucket: timedelta | None = None) -> dict[str, Any]:
+    """Requests (p50, p95, throughput, error rate) and LCP p75 over time."""
+    step = bucket or overview_bucket(window)
     requests = trend_points("request", window=window, name=route, bucket=step)
     lcp = trend_points("vital", window=window, name="LCP", dimension=page, qs=(0.75,),
                        bucket=step)
@@ -111,7 +128,7 @@ def trends(window: Window, route: str | None = None,
 
 
 def dashboard_summary(window: Window, filters: Mapping[str, str] | None = None,
-                      ) -> dict[str, Any]:
+                      trend_bucket: timedelta | None = None) -> dict[str, Any]:
     """Score, overview cards, vitals per page, top routes and trends for one window."""
     filters = dict(filters or {})
     route = filters.get("route") or None
@@ -130,6 +147,6 @@ def dashboard_summary(window: Window, filters: Mapping[str, str] | None = None,
             "cards": cards(window, route),
             "vitals": assess_pages(window, page),
             "top_routes": top_routes(routes, window),
-            "trends": trends(window, route, page),
+            "trends": trends(window, route, page, trend_bucket),
         }
     return summary
