@@ -7,7 +7,6 @@ packages compute.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,8 +14,6 @@ from django.core.exceptions import ValidationError
 from django.urls import NoReverseMatch, reverse
 
 from perfmonitor.dashboard.controls import Controls
-
-logger = logging.getLogger("perfmonitor")
 
 
 class AlertNotFound(LookupError):
@@ -30,16 +27,14 @@ class AckOutcome:
 
 
 def report_links(controls: Controls) -> list[dict[str, str]]:
-    """Export links to the analytics report endpoint, one per format it serves."""
-    links = []
-    for fmt, label in (("html", "HTML"), ("csv", "CSV"), ("json", "JSON")):
-        try:
-            url = reverse("perfmonitor:report")
-        except NoReverseMatch:
-            return []
-        links.append({"label": label,
-                      "url": f"{url}?window={controls.range_key}&format={fmt}"})
-    return links
+    """Export links to the analytics report endpoint, one per format it serves (none when
+    the host has not included ``perfmonitor.urls``)."""
+    try:
+        url = reverse("perfmonitor:report")
+    except NoReverseMatch:
+        return []
+    return [{"label": label, "url": f"{url}?window={controls.range_key}&format={fmt}"}
+            for fmt, label in (("html", "HTML"), ("csv", "CSV"), ("json", "JSON"))]
 
 
 def acknowledge_alert(alert_pk: str, user: Any) -> AckOutcome:
