@@ -40,29 +40,17 @@ def _require_view(request: HttpRequest) -> None:
         raise PermissionDenied("Staff with the perfmonitor.view_dashboard permission only.")
 
 
-def _controls(request: HttpRequest) -> Controls:
-    try:
-        return parse_controls(request.GET)
-    except ControlError as exc:
-        raise _BadControls(str(exc)) from exc
-
-
-class _BadControls(Exception):
-    pass
-
-
 def _bad_request(message: str) -> HttpResponse:
     return HttpResponseBadRequest(f"Bad dashboard parameter: {message}\n",
                                   content_type="text/plain; charset=utf-8")
 
 
-def _page_context(request: HttpRequest, site: AdminSite, controls: Controls, title: str,
-                  crumbs: list[tuple[str, str]]) -> dict[str, Any]:
+def _page_context(request: HttpRequest, site: AdminSite, controls: Controls,
+                  title: str) -> dict[str, Any]:
     overview_url = reverse("admin:perfmonitor_dashboard_changelist", current_app=site.name)
     return {
         **site.each_context(request),
         "title": title,
-        "crumbs": crumbs,
         "overview_url": overview_url,
         "controls": controls,
         "ranges": RANGE_LABELS,
@@ -83,11 +71,11 @@ def _page_context(request: HttpRequest, site: AdminSite, controls: Controls, tit
 def overview(request: HttpRequest, site: AdminSite) -> HttpResponse:
     _require_view(request)
     try:
-        controls = _controls(request)
-    except _BadControls as exc:
+        controls = parse_controls(request.GET)
+    except ControlError as exc:
         return _bad_request(str(exc))
     board = panels.Board(controls, request=request, site_name=site.name)
-    context = _page_context(request, site, controls, "Performance dashboard", [])
+    context = _page_context(request, site, controls, "Performance dashboard")
     with panels.reading():
         context["panels"] = board.render_all()
     return TemplateResponse(request, TEMPLATES + "overview.html", context)
@@ -99,8 +87,8 @@ def panel(request: HttpRequest, site: AdminSite, panel: str) -> HttpResponse:
     if panel not in panels.PANELS:
         raise Http404(f"No dashboard panel named {panel!r}.")
     try:
-        controls = _controls(request)
-    except _BadControls as exc:
+        controls = parse_controls(request.GET)
+    except ControlError as exc:
         return _bad_request(str(exc))
     board = panels.Board(controls, request=request, site_name=site.name)
     with panels.reading():
@@ -114,16 +102,16 @@ def _drilldown(request: HttpRequest, site: AdminSite, title: str, template: str,
                build: Any) -> HttpResponse:
     _require_view(request)
     try:
-        controls = _controls(request)
+        controls = parse_controls(request.GET)
         with panels.reading():
             data = build(controls)
-    except _BadControls as exc:
+    except ControlError as exc:
         return _bad_request(str(exc))
     except drilldowns.NotFound as exc:
         raise Http404(str(exc)) from exc
     except drilldowns.BadParameter as exc:
         return _bad_request(str(exc))
-    context = _page_context(request, site, controls, title, [])
+    context = _page_context(request, site, controls, title)
     context["data"] = data
     context["detail_title"] = title
     return TemplateResponse(request, TEMPLATES + template, context)
@@ -167,8 +155,8 @@ def acknowledge(request: HttpRequest, site: AdminSite, alert_pk: str) -> HttpRes
     if not can_acknowledge_alerts(request.user):
         raise PermissionDenied("Acknowledging needs perfmonitor.change_performancealert.")
     try:
-        controls = _controls(request)
-    except _BadControls as exc:
+        controls = parse_controls(request.GET)
+    except ControlError as exc:
         return _bad_request(str(exc))
     try:
         outcome = sources.acknowledge_alert(alert_pk, request.user)
