@@ -55,10 +55,12 @@ def _journey_completion(window: Window) -> tuple[float | None, int]:
 
 
 def _open_alerts() -> int | None:
+    """Alert episodes in one of the alerting package's open states."""
     try:
         from perfmonitor.models import PerformanceAlert
+        from perfmonitor.models.alerts import OPEN_STATES
 
-        return PerformanceAlert.objects.filter(resolved_at__isnull=True).count()
+        return PerformanceAlert.objects.filter(state__in=OPEN_STATES).count()
     except Exception:  # alert table shape owned by the alerting package
         return None
 
