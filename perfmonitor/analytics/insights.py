@@ -69,14 +69,14 @@ def _split_origin(origin: str) -> tuple[str, str]:
 
 
 def n_plus_one(window: Window) -> list[dict[str, Any]]:
-    rows = (PerformanceMetric.objects
+    grouped = (PerformanceMetric.objects
             .filter(metric_type="query", metadata__n_plus_one=True,
                     timestamp__gte=window.start, timestamp__lt=window.end)
             .values("metric_name", origin=KT("metadata__origin"))
             .annotate(occurrences=Count("id"), total_ms=Sum("duration"),
                       queries=Sum(Cast(KT("metadata__count"), IntegerField())))
             .order_by("-total_ms")[:MAX_PER_RULE * 5])
-    rows = list(rows)
+    rows = list(grouped)
     sqls = _sql_of([r["metric_name"] for r in rows])
     rollups = stats("query", window=window, name=[r["metric_name"] for r in rows],
                     dimension=[r["origin"] or "" for r in rows], group_by=("name", "dimension"))

@@ -351,8 +351,9 @@ def cover(window: Window, marks: Marks, finest: int = LEVELS[-1]) -> list[Segmen
     ``finest`` caps the coarsest resolution used (a trend with hourly buckets
     cannot use day rows).
     """
-    levels = [(res, marks.levels.get(res)) for res in reversed(LEVELS[1:])
-              if res <= finest and marks.levels.get(res) is not None]
+    levels: list[tuple[int, datetime]] = [
+        (res, mark) for res in reversed(LEVELS[1:])
+        if res <= finest and (mark := marks.levels.get(res)) is not None]
     start = _snap_beyond_retention(window.start)
     return [seg for seg in _cover(start, window.end, levels) if seg[2] > seg[1]]
 
@@ -555,9 +556,11 @@ def trend_points(kind: str, *, window: Window, qs: tuple[float, ...] = (0.5, 0.9
             "throughput_per_minute": n / minutes}
         for qv in qs:
             value = quantiles[qv][i] if n else None
-            if value is not None:
-                value = min(max(value, low[i] if low[i] is not None else value),
-                            high[i] if high[i] is not None else value)
+            lo, hi = low[i], high[i]
+            if value is not None and lo is not None and value < lo:
+                value = lo  # the sketch is within 1 %: never outside the observed range
+            if value is not None and hi is not None and value > hi:
+                value = hi
             point[f"p{100 * qv:g}"] = value
         points.append(point)
     return points

@@ -78,7 +78,7 @@ def frontend_part(window: Window) -> dict[str, Any]:
                  group_by=("name",))
     prepare_sketches(site.values())
     weights = settings.VITAL_WEIGHTS
-    vitals = []
+    vitals: list[dict[str, Any]] = []
     for name, spec in VITALS.items():
         if not spec.scored:
             continue

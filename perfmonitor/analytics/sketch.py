@@ -352,12 +352,13 @@ def _split_payloads(payloads: list[bytes], lengths: list[int], integer_counts: b
         return keys, counts
     # Without their headers the payloads are whole 4-byte words: keys then counts.
     words = np.frombuffer(b"".join([raw[header:] for raw in payloads]), dtype="<i4")
-    n = np.asarray(lengths, dtype=np.int64)
-    total = int(n.sum())
-    first = np.concatenate(([0], np.cumsum(n)[:-1]))
-    key_at = np.arange(total, dtype=np.int64) + np.repeat(first, n)  # skips earlier counts
+    per_blob = np.asarray(lengths, dtype=np.int64)
+    total = int(per_blob.sum())
+    first = np.concatenate(([0], np.cumsum(per_blob)[:-1]))
+    # Blob i's keys start at word 2 * first[i]: skip every earlier blob's keys and counts.
+    key_at = np.arange(total, dtype=np.int64) + np.repeat(first, per_blob)
     keys = words[key_at]
-    counts = words[key_at + np.repeat(n, n)].view("<u4")
+    counts = words[key_at + np.repeat(per_blob, per_blob)].view("<u4")
     return [keys], [counts]
 
 

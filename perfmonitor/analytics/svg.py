@@ -58,7 +58,7 @@ def nice_ticks(low: float, high: float, count: int = 4) -> list[float]:
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
     start = math.floor(low / step) * step
-    ticks = []
+    ticks: list[float] = []
     value = start
     while value <= high + step * 0.5 and len(ticks) < 12:
         ticks.append(round(value, 10))

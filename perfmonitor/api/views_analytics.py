@@ -267,8 +267,8 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     header = request.headers.get("Authorization", "")
     by_token = bool(token) and header.startswith("Bearer ") and hmac.compare_digest(
         header[len("Bearer "):].strip().encode(), str(token).encode())
-    user = request.user if hasattr(request, "user") else None
-    by_login = bool(user and user.is_authenticated and user.is_staff
+    user: Any = getattr(request, "user", None)
+    by_login = bool(user is not None and user.is_authenticated and user.is_staff
                     and user.has_perm("perfmonitor.view_dashboard"))
     if not (by_token or by_login):
         authenticated = bool(user and user.is_authenticated)
