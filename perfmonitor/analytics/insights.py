@@ -184,11 +184,16 @@ def poor_vitals(window: Window) -> list[dict[str, Any]]:
         lost = (p75 - spec.good) * s.count if spec.unit == "ms" else None
         findings.append(_finding(
             "poor_vital", CRITICAL if rating == "poor" else WARNING,
-            f"{name} {rating} on {page}: p75 {p75:.3g}{spec.unit} ({cause})", recommendation,
+            f"{name} {rating} on {page}: p75 {_vital_text(p75, spec.unit)} ({cause})",
+            recommendation,
             evidence=evidence | {"likely_cause": cause}, ms_lost=lost, affected=s.count,
             how="(p75 - good threshold) x page views" if lost is not None
             else "layout shift has no time; ranked by page views", target={"page": page}))
     return findings
+
+
+def _vital_text(value: float, unit: str) -> str:
+    return f"{value:.0f} {unit}" if unit == "ms" else f"{value:.3f}"
 
 
 def _likely_cause(name: str, p75: float, ttfb: SeriesStats | None,
