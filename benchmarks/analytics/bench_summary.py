@@ -2,8 +2,7 @@
 
 Runs ``perfmonitor.analytics.overview.dashboard_summary`` for a 24-hour and a
 30-day window ending at the data set's "now", interleaved, several rounds,
-and prints a table of medians (plus each part of the query set alone, and the
-same through the staff read API, DRF rendering included).
+and prints a table of medians (plus each part of the query set alone).
 
     DJANGO_SETTINGS_MODULE=benchmarks.analytics.settings \\
         .venv/bin/python -m benchmarks.analytics.bench_summary [--rounds 15]
