@@ -155,6 +155,9 @@ DEFAULTS: dict[str, Setting] = {
     "ALERT_EXTERNAL_URL": Setting("", (str,), "Base URL of this site (https://lms.example.com), "
                                   "used for links in notifications."),
     "ALERT_EVALUATION_RETENTION_DAYS": Setting(3, (int,), "Days evaluation claim rows are kept."),
+    "ALERT_NOTIFICATION_RETENTION_DAYS": Setting(90, (int,), "Days sent, failed and cancelled "
+                                                 "notifications (with their delivery log) and "
+                                                 "in-app notifications are kept."),
     # -- dashboard ---------------------------------------------------------------
     "DASHBOARD_POLL_SECONDS": Setting(30, _NUM, "Seconds between panel refreshes when the "
                                       "dashboard has no live connection (polling fallback)."),

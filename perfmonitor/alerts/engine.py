@@ -54,8 +54,16 @@ from perfmonitor.alerts.state import Instance, Observation, step
 from perfmonitor.analytics import query
 from perfmonitor.capture.context import capture_suppressed
 from perfmonitor.conf import settings
-from perfmonitor.models import AlertEvaluation, AlertRule, NotificationChannel, PerformanceAlert
+from perfmonitor.models import (
+    AlertEvaluation,
+    AlertNotification,
+    AlertRule,
+    InAppNotification,
+    NotificationChannel,
+    PerformanceAlert,
+)
 from perfmonitor.models.alerts import OPEN_STATES, AlertState
+from perfmonitor.models.notifications import NotificationStatus
 
 logger = logging.getLogger("perfmonitor.alerts")
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
@@ -341,6 +349,12 @@ def close_orphans(now: datetime) -> int:
 
 
 def prune_claims(now: datetime) -> int:
+    """Hourly: evaluation claims and settled notifications past their retention."""
     cutoff = now - timedelta(days=settings.ALERT_EVALUATION_RETENTION_DAYS)
     deleted, _ = AlertEvaluation.objects.filter(minute__lt=cutoff).delete()
+    old = now - timedelta(days=settings.ALERT_NOTIFICATION_RETENTION_DAYS)
+    settled = AlertNotification.objects.filter(created_at__lt=old).exclude(
+        status__in=[NotificationStatus.PENDING, NotificationStatus.SENDING])
+    deleted += settled.delete()[0]
+    deleted += InAppNotification.objects.filter(created_at__lt=old).delete()[0]
     return deleted

@@ -170,3 +170,17 @@ def test_concurrent_acks_and_evaluations_never_overwrite_each_other(alert_celery
     assert alert.acknowledged and alert.state == "firing"
     assert alert.last_evaluated_at == t + timedelta(minutes=7)  # the newest minute won
     assert AlertEvaluation.objects.filter(rule=rule).count() == 7
+
+
+@pytest.mark.django_db
+def test_old_claims_and_settled_notifications_are_pruned_hourly():
+    from perfmonitor.alerts.engine import prune_claims
+    from perfmonitor.models import InAppNotification
+
+    ops = make_channel("ops")
+    at = fire(make_rule(channels=[ops]))
+    AlertNotification.objects.update(status="delivered")
+    InAppNotification.objects.create(idempotency_key="k", title="t", created_at=at)
+    assert prune_claims(at + timedelta(days=1)) == 0
+    assert prune_claims(at + timedelta(days=91)) == 3  # the claim, the notification, in-app
+    assert PerformanceAlert.objects.count() == 1  # episodes are history: kept
