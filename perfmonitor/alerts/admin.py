@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -114,7 +115,7 @@ class AlertRuleAdmin(admin.ModelAdmin):
     def preview_view(self, request: HttpRequest, pk: Any) -> HttpResponse:
         rule = get_object_or_404(AlertRule, pk=pk)
         if not self.has_view_permission(request, rule):
-            raise PermissionError
+            raise PermissionDenied
         try:
             hours = min(168, max(1, int(request.GET.get("hours", "24"))))
         except ValueError:
