@@ -21,6 +21,15 @@ RANGES: dict[str, timedelta] = {
     "7d": timedelta(days=7),
     "30d": timedelta(days=30),
 }
+# Trend resolution per range: 36 to 170 points, each a multiple of a rollup level so a
+# bucket is always whole rows.
+TREND_BUCKETS: dict[str, timedelta] = {
+    "1h": timedelta(minutes=1),
+    "6h": timedelta(minutes=5),
+    "24h": timedelta(minutes=10),
+    "7d": timedelta(hours=1),
+    "30d": timedelta(hours=6),
+}
 RANGE_LABELS = {"1h": "1 hour", "6h": "6 hours", "24h": "24 hours", "7d": "7 days",
                 "30d": "30 days"}
 DEFAULT_RANGE = "24h"
@@ -44,6 +53,10 @@ class Controls:
     @property
     def span(self) -> timedelta:
         return RANGES[self.range_key]
+
+    @property
+    def trend_bucket(self) -> timedelta:
+        return TREND_BUCKETS[self.range_key]
 
     @property
     def range_label(self) -> str:

@@ -25,7 +25,8 @@ SCORED_VITALS = ("LCP", "INP", "CLS", "FCP", "TTFB")
 
 
 def summary(window: query.Window, controls: Controls) -> dict[str, Any]:
-    return overview.dashboard_summary(window, controls.filters())
+    return overview.dashboard_summary(window, controls.filters(),
+                                      trend_bucket=controls.trend_bucket)
 
 
 # Each part of the summary alone, for a partial refresh of one panel.
@@ -45,7 +46,7 @@ def _part_top_routes(board: Board) -> Any:
 
 def _part_trends(board: Board) -> Any:
     return overview.trends(board.window, board.controls.route or None,
-                           board.controls.page or None)
+                           board.controls.page or None, bucket=board.controls.trend_bucket)
 
 
 def _part_vitals(board: Board) -> Any:
@@ -253,7 +254,8 @@ def bundles(board: Board) -> dict[str, Any]:
     rows = [{"page": name, "bytes": size, "over": size > budget} for name, size in ranked[:10]]
     series = []
     for name, _ in ranked[:BUNDLE_CHART_PAGES]:
-        parts = [query.trend("resource", window=board.window, name=name, dimension=part)
+        parts = [query.trend("resource", window=board.window, name=name, dimension=part,
+                             bucket=board.controls.trend_bucket)
                  for part in BUNDLE_PARTS]
         points = []
         for buckets in zip(*parts, strict=True):

@@ -65,7 +65,8 @@ def query_detail(controls: Controls, fingerprint: str) -> dict[str, Any]:
     if sql is None and not by_origin:
         raise NotFound(f"No query fingerprint {fingerprint!r}.")
     total = query.total("query", window=window, name=fingerprint)
-    points = query.trend("query", window=window, name=fingerprint)
+    points = query.trend("query", window=window, name=fingerprint,
+                         bucket=controls.trend_bucket)
     chart = charts.timeline([("p95", [(t, s.p95) for t, s in points])], unit="ms",
                             title=f"Query {fingerprint} p95 (ms)") if total.count else None
     origins = [{"origin": origin, "count": s.count, "p95": s.p95, "total_ms": s.sum}
@@ -87,7 +88,8 @@ def page(controls: Controls, url: str) -> dict[str, Any]:
             for name, v in item["vitals"].items() if v["samples"] or VITALS[name].scored]
     charts_ = []
     for name in ("LCP", "INP", "CLS"):
-        points = query.trend("vital", window=window, name=name, dimension=url)
+        points = query.trend("vital", window=window, name=name, dimension=url,
+                             bucket=controls.trend_bucket)
         if any(s.count for _, s in points):
             unit = VITALS[name].unit
             charts_.append({"label": f"{name} p75 ({unit or 'unitless'})",

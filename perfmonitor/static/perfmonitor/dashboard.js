@@ -103,8 +103,10 @@
           setStatus("denied", "Live updates refused: you need the perfmonitor.view_dashboard permission");
           return;
         }
+        root.dataset.closeCode = String(event.code);
         startPolling(event.code === 4503 ? "live updates are not available on this server"
-                                         : "the live connection dropped, reconnecting");
+                                         : "the live connection dropped (" + event.code +
+                                           "), reconnecting");
         // Keep trying, with backoff: the page goes back to live once the layer is back.
         retryTimer = setTimeout(connect, Math.min(60000, 2000 * Math.pow(2, retries++)));
       };
