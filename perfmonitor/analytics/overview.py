@@ -100,9 +100,6 @@ def top_routes(routes: dict[tuple, SeriesStats], window: Window,
     return rows
 
 
-MAX_OVERVIEW_POINTS = 200
-
-
 def overview_bucket(window: Window) -> timedelta:
     """Minute buckets up to 6 h, hourly up to 7 days, 6-hourly beyond.
 
@@ -110,10 +107,9 @@ def overview_bucket(window: Window) -> timedelta:
     beyond a week the overview draws 6-hour points (120 for 30 days). Pass
     ``trend_bucket`` to :func:`dashboard_summary` for another resolution.
     """
-    step = default_bucket(window)
-    if window.span.total_seconds() / step.total_seconds() > MAX_OVERVIEW_POINTS:
-        step = timedelta(hours=6)
-    return step
+    if window.span > timedelta(days=7):
+        return timedelta(hours=6)
+    return default_bucket(window)
 
 
 def trends(window: Window, route: str | None = None, page: str | None = None,

@@ -151,3 +151,14 @@ def test_openapi_schema_describes_the_analytics_endpoints(staff_client):
     paths = json.loads(response.content)["paths"]
     for endpoint in ENDPOINTS:
         assert any(path.endswith("/" + endpoint) for path in paths), endpoint
+
+
+def test_overview_trend_resolution_per_range():
+    from perfmonitor.analytics.overview import overview_bucket
+    from perfmonitor.analytics.query import Window
+
+    points = {label: Window.last(span).span / overview_bucket(Window.last(span))
+              for label, span in (("1h", timedelta(hours=1)), ("6h", timedelta(hours=6)),
+                                  ("24h", timedelta(hours=24)), ("7d", timedelta(days=7)),
+                                  ("30d", timedelta(days=30)))}
+    assert points == {"1h": 60, "6h": 360, "24h": 24, "7d": 168, "30d": 120}
