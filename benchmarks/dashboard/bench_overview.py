@@ -79,6 +79,7 @@ def main() -> None:
 
     from perfmonitor.analytics.overview import dashboard_summary
     from perfmonitor.analytics.query import Window
+    from perfmonitor.dashboard.controls import TREND_BUCKETS
 
     timings: dict[str, list[float]] = {name: [] for name in [*CASES, SUMMARY]}
     from perfmonitor.models import MetricRollup
@@ -97,7 +98,8 @@ def main() -> None:
                 render(path)
                 timings[name].append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
-            dashboard_summary(Window.last(timedelta(hours=24), now=now), {})
+            dashboard_summary(Window.last(timedelta(hours=24), now=now), {},
+                              trend_bucket=TREND_BUCKETS["24h"])
             timings[SUMMARY].append((time.perf_counter() - started) * 1000)
         sizes[SUMMARY] = 0
 

@@ -21,13 +21,14 @@ RANGES: dict[str, timedelta] = {
     "7d": timedelta(days=7),
     "30d": timedelta(days=30),
 }
-# Trend resolution per range: 36 to 170 points, each a multiple of a rollup level so a
-# bucket is always whole rows.
+# Trend resolution per range: 48 to 120 points (enough to read a trend on a few hundred
+# pixels, each with its tooltip), each a multiple of a rollup level so that a bucket is
+# always whole rows.
 TREND_BUCKETS: dict[str, timedelta] = {
     "1h": timedelta(minutes=1),
     "6h": timedelta(minutes=5),
-    "24h": timedelta(minutes=10),
-    "7d": timedelta(hours=1),
+    "24h": timedelta(minutes=30),
+    "7d": timedelta(hours=2),
     "30d": timedelta(hours=6),
 }
 RANGE_LABELS = {"1h": "1 hour", "6h": "6 hours", "24h": "24 hours", "7d": "7 days",
