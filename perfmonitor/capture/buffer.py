@@ -204,7 +204,7 @@ class Buffer:
                 if self._generation != generation:
                     break
                 try:
-                    self.flush()
+                    self.flush(live=True)
                     if len(self._items) >= settings.BATCH_SIZE and not self.consecutive_failures:
                         wake.set()  # more than a batch waits: go again at once
                 except Exception as exc:  # flush() guards itself; this is the last line
@@ -221,8 +221,13 @@ class Buffer:
             return max(0.001, min(self._next_attempt - time.monotonic(), MAX_BACKOFF_SECONDS))
         return max(interval, 0.001)
 
-    def flush(self, force: bool = False) -> int:
-        """Drain and write one batch; return rows written. Never raises."""
+    def flush(self, force: bool = False, live: bool = False) -> int:
+        """Drain and write one batch; return rows written. Never raises.
+
+        ``live``: tell the dashboards (channel group ``perfmonitor.live``, topic
+        ``metrics``) that new rows arrived; the background flusher does, explicit
+        flushes (exit, commands, tests) do not.
+        """
         with self._flush_lock:
             if not force and time.monotonic() < self._next_attempt:
                 return 0
@@ -240,9 +245,9 @@ class Buffer:
             if not batch:
                 self._maybe_write_health()
                 return 0
-            return self._write(batch)
+            return self._write(batch, live)
 
-    def _write(self, batch: list[Any]) -> int:
+    def _write(self, batch: list[Any], live: bool = False) -> int:
         from perfmonitor.capture import writer
 
         try:
@@ -261,7 +266,8 @@ class Buffer:
         self._next_attempt = 0.0
         self.last_flush_at = time.time()
         self._maybe_write_health()
-        _publish_live(written)
+        if live:
+            _publish_live(written)
         return written
 
     def _failed(self, batch: list[Any], exc: Exception, connection_error: bool) -> None:

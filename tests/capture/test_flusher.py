@@ -162,3 +162,28 @@ def test_sqlite_locked_by_another_writer_during_flush(client, perf):
         _assert_outage_handled(client, url)
         assert "locked" in buffer.last_error
     _assert_recovered()
+
+
+def test_the_background_flusher_tells_live_dashboards_new_rows_arrived(client, perf, settings):
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from perfmonitor import live
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(live.GROUP, channel)
+    live.reset_throttle()
+    perf(BACKGROUND_FLUSH=True, FLUSH_INTERVAL=0.05)
+
+    assert client.get("/capture/plain/").status_code == 200
+
+    async def receive() -> dict:
+        import asyncio
+
+        return await asyncio.wait_for(layer.receive(channel), timeout=15)
+
+    message = async_to_sync(receive)()
+    assert message["type"] == live.MESSAGE_TYPE
+    assert message["topic"] == "metrics" and message["payload"]["rows"] >= 2
