@@ -21,7 +21,6 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from perfmonitor.capture import buffer as buffer_module
 from perfmonitor.capture.context import current, origin, process_origin, suppressed
-from perfmonitor.capture.records import StandaloneQuery
 from perfmonitor.conf import settings
 
 _perf = time.perf_counter
@@ -95,8 +94,8 @@ def _record(sql: Any, ms: float, failed: bool) -> None:
         elif settings.ENABLED:
             where = origin.get() or _fallback_origin()
             if where is not None:
-                buffer_module.buffer.push(
-                    StandaloneQuery(where, _statement(sql), ms, failed, time.time()))
+                # A plain tuple (see records.expand_standalone): cheapest to build.
+                buffer_module.buffer.push((where, _statement(sql), ms, failed, time.time()))
     except Exception as exc:  # never raise into the host's query
         buffer_module.buffer.count_internal_error("query hook", exc)
 

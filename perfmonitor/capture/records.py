@@ -27,7 +27,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from perfmonitor.capture.context import OTHER_SQL
 from perfmonitor.capture.urls import scrub_url
@@ -250,9 +250,12 @@ class TaskRecord:
             })
 
 
-@dataclass(slots=True)
-class StandaloneQuery:
-    """A query outside any request or task (management command, shell, thread)."""
+class StandaloneQuery(NamedTuple):
+    """A query outside any request or task (management command, shell, thread).
+
+    A plain tuple: the cheapest record to build, one per query, and one the
+    garbage collector stops tracking.
+    """
 
     origin: str
     sql: str
@@ -261,8 +264,12 @@ class StandaloneQuery:
     ts: float
 
     def expand(self, sink: Sink) -> None:
-        counts, totals, sqls, slow = _query_rollups(
-            sink, [(self.sql, self.ms, self.failed)], {}, self.origin, self.ts)
-        if slow:
-            _query_detail_rows(sink, counts=counts, totals=totals, sqls=sqls, slow=slow,
-                               origin=self.origin, url="", ts=self.ts)
+        expand_standalone(self, sink)
+
+
+def expand_standalone(query: tuple[str, str, float, bool, float], sink: Sink) -> None:
+    origin, sql, ms, failed, ts = query
+    counts, totals, sqls, slow = _query_rollups(sink, [(sql, ms, failed)], {}, origin, ts)
+    if slow:
+        _query_detail_rows(sink, counts=counts, totals=totals, sqls=sqls, slow=slow,
+                           origin=origin, url="", ts=ts)

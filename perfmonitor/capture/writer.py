@@ -128,9 +128,14 @@ def expand_records(records: Iterable[Any]) -> tuple[Sink, list[Any], int]:
     sink = Sink()
     good = []
     failures = 0
+    from perfmonitor.capture.records import expand_standalone
+
     for record in records:
         try:
-            record.expand(sink)
+            if type(record) is tuple:  # a query outside requests, as the hook pushes it
+                expand_standalone(record, sink)
+            else:
+                record.expand(sink)
         except Exception:
             failures += 1
         else:
