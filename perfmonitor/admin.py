@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -145,7 +145,7 @@ _LISTED = ("CharField", "IntegerField", "BigIntegerField", "PositiveIntegerField
 _FILTERED = ("BooleanField", "DateTimeField", "DateField")
 
 
-def _read_only_admin_for(model: type) -> type[ReadOnlyAdmin]:
+def _read_only_admin_for(model: type[Model]) -> type[ReadOnlyAdmin]:
     fields = list(model._meta.concrete_fields)
     by_type = [(f, f.get_internal_type()) for f in fields]
     listed = [f.name for f, kind in by_type if kind in _LISTED][:8]

@@ -28,6 +28,7 @@ from django.db import (
     router,
     transaction,
 )
+from django.db.models import Model
 from django.utils import timezone
 
 from perfmonitor.analytics.sketch import QuantileSketch
@@ -43,7 +44,7 @@ from perfmonitor.models import (
 )
 
 ROW_MODELS = {"metric": PerformanceMetric, "vital": WebVital}
-_ROW_DEFAULTS = {
+_ROW_DEFAULTS: dict[str, dict[str, Any]] = {
     "metric": {"session_id": "", "user_id": "", "url": "", "metadata": {}, "error_details": None,
                "duration": None},
     "vital": {"session_id": "", "user_id": "", "url": "", "metadata": {}},
@@ -169,9 +170,9 @@ def _clean_json(value: Any) -> Any:
     return value
 
 
-def _column_rules(model: type) -> tuple[dict[str, int | None], set[str]]:
-    text = {}
-    json_fields = set()
+def _column_rules(model: type[Model]) -> tuple[dict[str, int | None], set[str]]:
+    text: dict[str, int | None] = {}
+    json_fields: set[str] = set()
     for field in model._meta.concrete_fields:
         kind = field.get_internal_type()
         if kind in ("CharField", "TextField"):
@@ -225,7 +226,7 @@ def _raw_rows(sink: Sink, now: datetime) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def _copy(connection: Any, model: type, rows: list[dict[str, Any]]) -> None:
+def _copy(connection: Any, model: type[Model], rows: list[dict[str, Any]]) -> None:
     fields = [f for f in model._meta.concrete_fields
               if not (f.primary_key and f.get_internal_type() == "BigAutoField")]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
@@ -246,11 +247,12 @@ def _copy(connection: Any, model: type, rows: list[dict[str, Any]]) -> None:
             copy.write_row(values)
 
 
-def _insert(connection: Any, alias: str, model: type, rows: list[dict[str, Any]]) -> None:
+def _insert(connection: Any, alias: str, model: type[Model], rows: list[dict[str, Any]]) -> None:
     if connection.vendor == "postgresql":
         _copy(connection, model, rows)
     else:
-        model.objects.using(alias).bulk_create([model(**row) for row in rows], batch_size=500)
+        model._default_manager.using(alias).bulk_create([model(**row) for row in rows],
+                                                        batch_size=500)
 
 
 def _write(sink: Sink, alias: str) -> int:
