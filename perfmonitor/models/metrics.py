@@ -95,7 +95,7 @@ class RollupKind(models.TextChoices):
 class MetricRollup(models.Model):
     """Aggregates of one series over one bucket.
 
-    A series is (kind, name, dimension); see perfmonitor.capture.series for what
+    A series is (kind, name, dimension); see perfmonitor.capture.records for what
     each kind puts in name and dimension. Every flush appends a partial row per
     series and minute; compaction merges the partial rows of closed minutes into
     one and builds hourly rows. ``sketch`` is a serialized QuantileSketch.
