@@ -52,7 +52,9 @@ def test_a_full_batch_wakes_the_flusher_before_its_interval(perf):
     buffer_module.push(records[0])  # starts the thread, which now sleeps for a minute
     for record in records[1:]:
         buffer_module.push(record)
-    wait_for(lambda: requests_stored() == 6, timeout=20)
+    # The fifth record woke it: at least a batch is written long before the minute.
+    # (What arrives after that wake-up waits for the next batch or the interval.)
+    wait_for(lambda: requests_stored() >= 5, timeout=20)
 
 
 def test_partial_rollups_of_several_flushes_merge_to_the_right_quantiles(perf):
