@@ -65,7 +65,7 @@ def test_every_setting_has_a_type_a_doc_and_a_fitting_default():
 
 def test_every_setting_and_check_is_in_the_readme():
     text = README.read_text()
-    headings = set(re.findall(r"^### `?([A-Z0-9_]+)`?\s*$", text, re.M))
+    headings = set(re.findall(r"^#{3,4} `?([A-Z0-9_]+)`?(?:\s|$)", text, re.M))
     missing = sorted(set(DEFAULTS) - headings)
     assert not missing, f"README has no '### KEY' heading for {missing}"
     from perfmonitor import checks
