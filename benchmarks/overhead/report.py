@@ -72,7 +72,7 @@ def _verdicts(rows: list[dict[str, Any]], views: list[str]) -> list[str]:
             ok = rps >= want_rps and cpu <= want_cpu
             lines.append(f"{label}: perfmonitor rps x{rps:.3f} (target >= {want_rps}), "
                          f"CPU/request x{cpu:.3f} (target <= {want_cpu}): "
-                         f"{'met' if ok else 'NOT met'}")
+                         f"{'met' if ok else 'NOT met'}{_resolution(placebo, want_cpu)}")
         for peer in PEERS:
             other = _row(rows, peer, view)
             if not other or not other["rps_ratio"]:
@@ -80,10 +80,31 @@ def _verdicts(rows: list[dict[str, Any]], views: list[str]) -> list[str]:
             orps = other["rps_ratio"]["median"]
             ocpu = other["cpu_ms_per_request_ratio"]["median"]
             ahead = rps > orps and cpu < ocpu
+            noise = _cpu_noise(placebo)
+            within = noise is not None and abs(ocpu - cpu) < noise
             lines.append(f"{label}: perfmonitor vs {peer}: rps x{rps:.3f} vs x{orps:.3f}, "
                          f"CPU/request x{cpu:.3f} vs x{ocpu:.3f}: "
-                         f"{'ahead' if ahead else 'NOT ahead'}")
+                         f"{'ahead' if ahead else 'NOT ahead'}"
+                         f"{' (CPU difference within the noise floor)' if within else ''}")
     return lines
+
+
+def _cpu_noise(placebo: dict[str, Any] | None) -> float | None:
+    if not placebo or not placebo["cpu_ms_per_request_ratio"]:
+        return None
+    spread = placebo["cpu_ms_per_request_ratio"]
+    return max(1 - spread["min"], spread["max"] - 1)
+
+
+def _resolution(placebo: dict[str, Any] | None, want_cpu: float) -> str:
+    """Say so when the noise floor is wider than the margin the target allows."""
+    noise = _cpu_noise(placebo)
+    if noise is None:
+        return " (no placebo: noise unknown)"
+    if noise > abs(want_cpu - 1):
+        return (f", but not resolvable in this run: placebo CPU/request spread "
+                f"+-{noise * 100:.0f}% > the {abs(want_cpu - 1) * 100:.0f}% margin")
+    return ""
 
 
 def _fmt_ratio(spread: dict[str, float] | None) -> str:

@@ -60,6 +60,8 @@ def parse_args() -> argparse.Namespace:
                         help="comma-separated subset (bare is always included)")
     parser.add_argument("--max-minutes", type=float, default=35.0,
                         help="start no new round after this many minutes")
+    parser.add_argument("--report", metavar="JSON", default=None,
+                        help="print the table of a saved results file and exit")
     parser.add_argument("--seed", type=int, default=None, help="shuffle seed (default: random)")
     parser.add_argument("--db-host", default="127.0.0.1")
     parser.add_argument("--db-port", default="5432")
@@ -328,6 +330,14 @@ def _print_checks(result: dict[str, Any]) -> None:
         per_req = sum(m["sink_envelopes"] for m in sentry) / max(
             sum(m["requests"] for m in sentry), 1)
         print(f"- sentry-sdk sent {per_req:.2f} envelopes per measured request to the sink")
+    for view in VIEWS:  # measured directly, so not subject to the bare-vs-profile noise
+        pm = [m for m in ms if m["profile"] == "perfmonitor" and m["view"] == view]
+        if pm:
+            share = statistics.median(
+                (m["bg_thread_cpu_ms_per_request"] + m["monitor_pg_cpu_ms_per_request"])
+                / m["cpu_ms_per_request"] for m in pm)
+            print(f"- perfmonitor /{view}/: flusher thread + its database connection used "
+                  f"{share * 100:.2f}% of the CPU per request (median over windows)")
     recorded = result.get("perfmonitor_recorded")
     if recorded:
         sent = result["requests_sent"]["perfmonitor"]
@@ -349,6 +359,13 @@ def _write(path: Path, result: dict[str, Any]) -> None:
 
 def main() -> None:
     args = parse_args()
+    if args.report:
+        result = json.loads(Path(args.report).read_text())
+        result["summary"] = summarize(result["measurements"], result["config"]["profiles"],
+                                      list(VIEWS))
+        print(markdown(result["summary"]))
+        _print_checks(result)
+        return
     if not inside_venv():
         ensure_venv()
         python = str(VENV_BIN / "python")
