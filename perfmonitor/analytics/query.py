@@ -69,7 +69,8 @@ LEVELS = (60, 600, 3600, 21600, 86400, 604800)
 RESOLUTION_STEP = {res: timedelta(seconds=res) for res in LEVELS}
 
 ALL = "*"  # name / dimension of aggregate series built by compaction
-NAME_TOTAL_KINDS = frozenset({"request", "query", "vital", "api"})
+NAME_TOTAL_KINDS = frozenset({"request", "query", "vital", "api", "vital:mobile",
+                              "vital:tablet", "vital:desktop"})
 STATE_KIND = "_state"  # compaction's own bookkeeping row (never a metric)
 STATE_NAME = "compaction"
 MAX_LATE_ROWS = 50_000  # beyond it a reader waits for compaction to fold them

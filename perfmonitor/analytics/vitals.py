@@ -26,6 +26,13 @@ VITALS: dict[str, VitalSpec] = {
 }
 CORE_WEB_VITALS = ("LCP", "INP", "CLS")
 
+# Device classes the collect API accepts (derived from the User-Agent when a beacon
+# carries none). Each vital is also rolled up per device class, in the series kind
+# ``vital:<device>`` (name = vital, dimension = page), so the dashboard, the read API
+# and alert rules can filter by device without scanning raw rows.
+DEVICE_CLASSES = ("mobile", "tablet", "desktop")
+DEVICE_VITAL_KINDS = {device: f"vital:{device}" for device in DEVICE_CLASSES}
+
 GOOD = "good"
 NEEDS_IMPROVEMENT = "needs-improvement"
 POOR = "poor"
@@ -38,3 +45,14 @@ def rate(name: str, value: float) -> str:
     if value <= spec.poor:
         return NEEDS_IMPROVEMENT
     return POOR
+
+
+def vital_kind(device: str | None = None) -> str:
+    """Rollup kind of the vitals of one device class ("vital" for all devices)."""
+    if not device:
+        return "vital"
+    try:
+        return DEVICE_VITAL_KINDS[device]
+    except KeyError:
+        raise ValueError(f"device must be one of {', '.join(DEVICE_CLASSES)}; "
+                         f"got {device[:20]!r}") from None

@@ -12,6 +12,8 @@ Series (rollups) and raw rows:
 type      series kind / name              dimension           raw row
 ========  ==============================  ==================  ============================
 vital     vital / LCP, INP, CLS, ...      page path           WebVital, always
+          and vital:<device> / the same
+          (mobile, tablet, desktop)
 api       api / endpoint path (ids ->     HTTP method         PerformanceMetric "api",
           ``:id``; other origins keep                         sampled (SAMPLE_RATE); slow
           ``//host``), error = status                         (SLOW_API_MS) and failed
@@ -48,7 +50,7 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from perfmonitor.analytics.vitals import rate
+from perfmonitor.analytics.vitals import DEVICE_VITAL_KINDS, rate
 from perfmonitor.capture.urls import page_of, scrub_absolute_url
 from perfmonitor.conf import settings
 
@@ -141,6 +143,9 @@ def _expand_vital(record: BrowserEvent, sink: Sink) -> None:
     url, page = ctx.page_urls(event)
     ts = ctx.received_at
     sink.measure("vital", name, page, value, False, ts)
+    device_kind = DEVICE_VITAL_KINDS.get(ctx.device)
+    if device_kind is not None:
+        sink.measure(device_kind, name, page, value, False, ts)
     meta = ctx.metadata(event)
     meta["id"] = event["id"]
     for extra in ("navigation_type", "target"):
