@@ -45,6 +45,10 @@ SERIES_LABELS: dict[str, tuple[str, str]] = {
     "query": ("fingerprint", "origin"),
     "task": ("task", "dimension"),
     "vital": ("metric", "page"),
+    # The same vitals from one device class only: "p75 LCP on phones".
+    "vital:mobile": ("metric", "page"),
+    "vital:tablet": ("metric", "page"),
+    "vital:desktop": ("metric", "page"),
     "api": ("endpoint", "method"),
     "render": ("component", "dimension"),
     "error": ("error", "dimension"),
@@ -89,7 +93,8 @@ def unit_of(rule: AlertRule) -> str:
         return UNITS[rule.aggregation]
     if rule.source == MetricSource.SERIES and rule.kind == "resource":
         return " B"
-    if rule.source == MetricSource.SERIES and rule.kind == "vital" and rule.series_name == "CLS":
+    if (rule.source == MetricSource.SERIES and rule.kind.startswith("vital")
+            and rule.series_name == "CLS"):
         return ""
     return " ms"
 

@@ -20,6 +20,7 @@ from perfmonitor.analytics.vitals import (
     POOR,
     VITALS,
     rate,
+    vital_kind,
 )
 
 PASSED = "passed"
@@ -61,9 +62,14 @@ def verdict(ratings: dict[str, str | None]) -> dict[str, Any]:
     return {"status": FAILED if failing else PASSED, "reason": reason, "failing": failing}
 
 
-def assess_pages(window: Window, page: str | None = None) -> list[dict[str, Any]]:
-    """Every page with vitals in the window: per-vital summary and the CWV verdict."""
-    grouped = stats("vital", window=window, dimension=page, group_by=("dimension", "name"))
+def assess_pages(window: Window, page: str | None = None,
+                 device: str | None = None) -> list[dict[str, Any]]:
+    """Every page with vitals in the window: per-vital summary and the CWV verdict.
+
+    ``device`` (mobile, tablet, desktop) narrows to the page loads of that device class.
+    """
+    grouped = stats(vital_kind(device), window=window, dimension=page,
+                    group_by=("dimension", "name"))
     prepare_sketches(grouped.values())
     pages: dict[str, dict[str, SeriesStats]] = {}
     for (path, name), s in grouped.items():
@@ -78,19 +84,21 @@ def assess_pages(window: Window, page: str | None = None) -> list[dict[str, Any]
     return result
 
 
-def assess_site(window: Window) -> dict[str, Any]:
-    """Site-wide p75 and shares per vital, the site's verdict and the page tally."""
-    site = stats("vital", window=window, name=list(VITALS), group_by=("name",))
+def assess_site(window: Window, device: str | None = None) -> dict[str, Any]:
+    """Site-wide p75 and shares per vital and the site's verdict (one device class or all)."""
+    site = stats(vital_kind(device), window=window, name=list(VITALS), group_by=("name",))
     prepare_sketches(site.values())
     vitals = {name: vital_summary(name, site.get((name,))) for name in VITALS}
     assessment = verdict({name: vitals[name]["rating"] for name in CORE_WEB_VITALS})
     return {"assessment": assessment, "vitals": vitals}
 
 
-def assessment(window: Window, page: str | None = None) -> dict[str, Any]:
-    pages = assess_pages(window, page)
+def assessment(window: Window, page: str | None = None,
+               device: str | None = None) -> dict[str, Any]:
+    pages = assess_pages(window, page, device)
     tally = {PASSED: 0, FAILED: 0, NOT_ASSESSABLE: 0}
     for item in pages:
         tally[item["assessment"]["status"]] += 1
-    return {"window": window.as_dict(), "site": assess_site(window), "pages": pages,
+    return {"window": window.as_dict(), "site": assess_site(window, device), "pages": pages,
+            "device": device or None,
             "page_tally": tally, "ratings": [GOOD, NEEDS_IMPROVEMENT, POOR]}

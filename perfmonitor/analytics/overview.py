@@ -7,9 +7,11 @@ the rollups, with the watermarks read once so every number is from the same
 cover of the window.
 
 Filters: ``route`` narrows the server numbers to one route template, ``page``
-the vitals to one page. ``device`` is not a rollup dimension (rollups are
-per series, not per device): it is reported back under ``unsupported`` so the
-caller can say so rather than show unfiltered numbers as filtered.
+the vitals to one page, ``device`` (mobile, tablet, desktop) the vitals to the
+page loads of one device class (the ``vital:<device>`` series). Each filter
+applies to the panels whose data has that dimension; ``scope`` in the result
+says which, so a caller never shows unfiltered numbers as filtered. Unknown
+filter keys are reported back under ``unsupported``.
 """
 
 from __future__ import annotations
@@ -31,8 +33,15 @@ from perfmonitor.analytics.query import (
     total,
     trend_points,
 )
+from perfmonitor.analytics.vitals import vital_kind
 
-SUPPORTED_FILTERS = ("route", "page")
+SUPPORTED_FILTERS = ("route", "page", "device")
+# What each filter narrows; the other numbers are for every route / page / device.
+FILTER_SCOPE = {
+    "route": "server numbers (cards, top routes, request trends)",
+    "page": "Web Vitals and the LCP trend",
+    "device": "Web Vitals and the LCP trend",
+}
 
 
 def _card(key: str, label: str, unit: str, current: float | None, previous: float | None,
@@ -113,12 +122,12 @@ def overview_bucket(window: Window) -> timedelta:
 
 
 def trends(window: Window, route: str | None = None, page: str | None = None,
-           bucket: timedelta | None = None) -> dict[str, Any]:
+           bucket: timedelta | None = None, device: str | None = None) -> dict[str, Any]:
     """Requests (p50, p95, throughput, error rate) and LCP p75 over time."""
     step = bucket or overview_bucket(window)
     requests = trend_points("request", window=window, name=route, bucket=step)
-    lcp = trend_points("vital", window=window, name="LCP", dimension=page, qs=(0.75,),
-                       bucket=step)
+    lcp = trend_points(vital_kind(device), window=window, name="LCP", dimension=page,
+                       qs=(0.75,), bucket=step)
     keep = ("t", "count", "p50", "p95", "error_rate", "throughput_per_minute")
     return {"bucket_seconds": step.total_seconds(),
             "requests": [{k: p[k] for k in keep} for p in requests],
@@ -131,6 +140,7 @@ def dashboard_summary(window: Window, filters: Mapping[str, str] | None = None,
     filters = dict(filters or {})
     route = filters.get("route") or None
     page = filters.get("page") or None
+    device = filters.get("device") or None
     with pinned_marks():
         routes = stats("request", window=window, name=route, group_by=("name", "dimension"))
         by_route: dict[tuple, SeriesStats] = {}
@@ -141,10 +151,11 @@ def dashboard_summary(window: Window, filters: Mapping[str, str] | None = None,
             "window": window.as_dict(),
             "filters": {k: v for k, v in filters.items() if v},
             "unsupported": [k for k, v in filters.items() if v and k not in SUPPORTED_FILTERS],
+            "scope": {k: FILTER_SCOPE[k] for k, v in filters.items() if v and k in FILTER_SCOPE},
             "score": analysis,
             "cards": cards(window, route),
-            "vitals": assess_pages(window, page),
+            "vitals": assess_pages(window, page, device),
             "top_routes": top_routes(routes, window),
-            "trends": trends(window, route, page, trend_bucket),
+            "trends": trends(window, route, page, trend_bucket, device),
         }
     return summary

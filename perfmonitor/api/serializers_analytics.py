@@ -17,6 +17,7 @@ from perfmonitor.analytics.query import (
     WindowError,
     parse_span,
 )
+from perfmonitor.analytics.vitals import DEVICE_CLASSES
 
 MAX_LIMIT = 200
 MAX_FILTER = 255
@@ -40,8 +41,8 @@ class WindowQuery(serializers.Serializer):
                                   validators=[_no_control_characters])
     page = serializers.CharField(required=False, max_length=MAX_FILTER,
                                  validators=[_no_control_characters])
-    device = serializers.CharField(required=False, max_length=MAX_FILTER,
-                                   validators=[_no_control_characters])
+    device = serializers.ChoiceField(choices=DEVICE_CLASSES, required=False,
+                                     help_text="Device class: narrows Web Vitals.")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         start, end = attrs.get("start"), attrs.get("end")
@@ -77,9 +78,11 @@ WINDOW_PARAMS = [
 SUMMARY_PARAMS = [*WINDOW_PARAMS,
                   OpenApiParameter("route", OpenApiTypes.STR, description="Route template."),
                   OpenApiParameter("page", OpenApiTypes.STR, description="Page path."),
-                  OpenApiParameter("device", OpenApiTypes.STR,
-                                   description="Not a rollup dimension: reported back as "
-                                               "unsupported.")]
+                  OpenApiParameter("device", OpenApiTypes.STR, enum=list(DEVICE_CLASSES),
+                                   description="Device class: narrows the Web Vitals.")]
+VITALS_PARAMS = [*WINDOW_PARAMS,
+                 OpenApiParameter("device", OpenApiTypes.STR, enum=list(DEVICE_CLASSES),
+                                  description="Device class: only page loads of that class.")]
 LIST_PARAMS = [*WINDOW_PARAMS,
                OpenApiParameter("limit", OpenApiTypes.INT, description="1-200 (default 20)."),
                OpenApiParameter("by", OpenApiTypes.STR, enum=list(RANKINGS))]

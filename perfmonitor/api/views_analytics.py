@@ -1,13 +1,14 @@
 """Staff-only analytics read endpoints (permission ``perfmonitor.view_dashboard``).
 
 =================================  ==================================================
-``GET summary``                    the dashboard overview query set (``route``, ``page``)
+``GET summary``                    the dashboard overview query set (``route``, ``page``,
+                                   ``device``)
 ``GET score``                      the overall score and its parts
 ``GET analysis``                   structured analysis: score breakdown, industry
                                    comparison, Core Web Vitals
 ``GET vitals``                     site Web Vitals: p75, good/NI/poor shares, verdict,
-                                   page tally
-``GET vitals/pages``               the same per page (``page`` narrows to one)
+                                   page tally (``device``: mobile, tablet or desktop)
+``GET vitals/pages``               the same per page (``page`` narrows to one; ``device``)
 ``GET routes``                     top routes (``by``: total_time, p95, error_rate,
                                    count, mean; ``limit``)
 ``GET queries``                    top SQL fingerprints with their SQL
@@ -47,6 +48,7 @@ from perfmonitor.api.serializers_analytics import (
     LIST_PARAMS,
     ROUTE_PARAMS,
     SUMMARY_PARAMS,
+    VITALS_PARAMS,
     WINDOW_PARAMS,
     ReportQuery,
     WindowQuery,
@@ -120,14 +122,14 @@ class AnalysisView(AnalyticsView):
 
 
 class VitalsView(AnalyticsView):
-    @extend_schema(parameters=WINDOW_PARAMS, responses=OpenApiTypes.OBJECT)
+    @extend_schema(parameters=VITALS_PARAMS, responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
         return super().get(request)
 
     def build(self, window: Window, params: dict[str, Any]) -> Any:
-        result = assessment(window)
-        return {"window": result["window"], "site": result["site"],
-                "page_tally": result["page_tally"]}
+        result = assessment(window, device=params.get("device"))
+        return {"window": result["window"], "device": result["device"],
+                "site": result["site"], "page_tally": result["page_tally"]}
 
 
 class VitalPagesView(AnalyticsView):
@@ -136,7 +138,8 @@ class VitalPagesView(AnalyticsView):
         return super().get(request)
 
     def build(self, window: Window, params: dict[str, Any]) -> Any:
-        return {"window": window.as_dict(), "pages": assess_pages(window, params.get("page"))}
+        return {"window": window.as_dict(), "device": params.get("device"),
+                "pages": assess_pages(window, params.get("page"), params.get("device"))}
 
 
 class RoutesView(AnalyticsView):

@@ -46,11 +46,13 @@ def _part_top_routes(board: Board) -> Any:
 
 def _part_trends(board: Board) -> Any:
     return overview.trends(board.window, board.controls.route or None,
-                           board.controls.page or None, bucket=board.controls.trend_bucket)
+                           board.controls.page or None, bucket=board.controls.trend_bucket,
+                           device=board.controls.device or None)
 
 
 def _part_vitals(board: Board) -> Any:
-    return assessment.assess_pages(board.window, board.controls.page or None)
+    return assessment.assess_pages(board.window, board.controls.page or None,
+                                   board.controls.device or None)
 
 
 PARTS = {"score": _part_score, "cards": _part_cards, "top_routes": _part_top_routes,
@@ -113,7 +115,8 @@ _VERDICT_CSS = {assessment.FAILED: "poor", assessment.NOT_ASSESSABLE: "none",
 def vitals(board: Board) -> dict[str, Any]:
     page = board.controls.page or None
     pages = board.part("vitals")
-    site = pages[0] if page and pages else assessment.assess_site(board.window)
+    device = board.controls.device or None
+    site = pages[0] if page and pages else assessment.assess_site(board.window, device)
     rows = [_vital_row(site["vitals"][name]) for name in SCORED_VITALS]
     verdict = site["assessment"]
     ranked = sorted(pages, key=lambda p: (_VERDICT_ORDER[p["assessment"]["status"]],
@@ -126,7 +129,7 @@ def vitals(board: Board) -> dict[str, Any]:
                   **{name: _vital_row(item["vitals"][name]) for name in ("LCP", "INP", "CLS")}}
                  for item in ranked]
     return {"rows": rows, "pages": page_rows, "empty": not any(r["count"] for r in rows),
-            "scope": f"page {page}" if page else "site",
+            "scope": (f"page {page}" if page else "site") + (f", {device}" if device else ""),
             "assessment": {"label": verdict["status"], "css": _VERDICT_CSS[verdict["status"]],
                            "detail": verdict["reason"]}}
 

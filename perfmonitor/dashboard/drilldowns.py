@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from perfmonitor.analytics import assessment, insights, query
-from perfmonitor.analytics.vitals import VITALS
+from perfmonitor.analytics.vitals import VITALS, vital_kind
 from perfmonitor.dashboard import charts
 from perfmonitor.dashboard.controls import Controls
 
@@ -79,7 +79,8 @@ def page(controls: Controls, url: str) -> dict[str, Any]:
     if not url:
         raise BadParameter("url (the page path, e.g. /courses/) is required")
     window = controls.window()
-    found = assessment.assess_pages(window, page=url)
+    device = controls.device or None
+    found = assessment.assess_pages(window, page=url, device=device)
     if not found:
         return {"url": url, "rows": [], "empty": True}
     item = found[0]
@@ -88,7 +89,7 @@ def page(controls: Controls, url: str) -> dict[str, Any]:
             for name, v in item["vitals"].items() if v["samples"] or VITALS[name].scored]
     charts_ = []
     for name in ("LCP", "INP", "CLS"):
-        points = query.trend("vital", window=window, name=name, dimension=url,
+        points = query.trend(vital_kind(device), window=window, name=name, dimension=url,
                              bucket=controls.trend_bucket)
         if any(s.count for _, s in points):
             unit = VITALS[name].unit

@@ -19,7 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from perfmonitor.analytics.overview import SUPPORTED_FILTERS
+from perfmonitor.analytics.overview import FILTER_SCOPE, SUPPORTED_FILTERS
 from perfmonitor.conf import settings
 from perfmonitor.dashboard import drilldowns, panels, sources
 from perfmonitor.dashboard.controls import (
@@ -60,10 +60,12 @@ def _page_context(request: HttpRequest, site: AdminSite, controls: Controls,
         "poll_seconds": settings.DASHBOARD_POLL_SECONDS,
         "min_refresh_seconds": settings.DASHBOARD_MIN_REFRESH_SECONDS,
         "can_acknowledge": can_acknowledge_alerts(request.user),
-        # Rollups are per series, not per device: say so rather than show unfiltered
-        # numbers as if they were filtered.
+        # Each filter narrows only the panels whose data has its dimension: say which,
+        # rather than let unfiltered numbers pass for filtered ones.
         "unsupported_filters": [key for key in controls.filters()
                                 if key not in SUPPORTED_FILTERS],
+        "filter_scope": [{"key": key, "value": value, "scope": FILTER_SCOPE[key]}
+                         for key, value in controls.filters().items() if key in FILTER_SCOPE],
     }
 
 

@@ -60,6 +60,17 @@ def test_vitals_are_read_per_page_at_p75():
                                                       "/login/": pytest.approx(1200, 0.02)}
 
 
+def test_a_vital_rule_can_watch_one_device_class():
+    t = origin()
+    write_minute("vital", "LCP", "/courses/", t, 2000, count=40)  # every device
+    write_minute("vital:mobile", "LCP", "/courses/", t, 4800, count=10)  # phones only
+    write_minute("vital:desktop", "LCP", "/courses/", t, 1500, count=30)
+    phones = make_rule(kind="vital:mobile", series_name="LCP", aggregation="p75",
+                       group_by=["page"], warning_threshold=4000)
+    phones.full_clean()
+    assert values(phones, t + timedelta(minutes=1)) == {"/courses/": pytest.approx(4800, 0.02)}
+
+
 def test_bundle_size_reads_the_js_transfer_of_each_page():
     t = origin()
     write_minute("resource", "/courses/", "js_transfer", t, 3 * 1024 * 1024, count=5)
