@@ -67,6 +67,12 @@ class MetricRollupAdmin(ReadOnlyAdmin):
     search_fields = ["name", "dimension"]
     exclude = ["sketch"]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[MetricRollup]:
+        # Compaction's bookkeeping row (its watermarks) is not a metric.
+        from perfmonitor.analytics.query import STATE_KIND
+
+        return super().get_queryset(request).exclude(kind=STATE_KIND)
+
     @admin.display(description="mean")
     def mean_display(self, obj: MetricRollup) -> str:
         return f"{obj.sum / obj.count:.2f}" if obj.count else "-"

@@ -132,3 +132,13 @@ def test_perfmonitor_status_with_nothing_reported_yet():
 def test_non_staff_see_nothing(client, captured):
     response = client.get(url(PerformanceMetric, "changelist"))
     assert response.status_code == 302  # to the admin login
+
+
+def test_compactions_bookkeeping_row_is_not_listed_as_a_metric(admin_client, captured):
+    from perfmonitor.analytics.compaction import compact_rollups
+    from perfmonitor.analytics.query import STATE_KIND
+
+    compact_rollups()
+    assert MetricRollup.objects.filter(kind=STATE_KIND).exists()
+    listed = admin_client.get(url(MetricRollup, "changelist")).context["cl"].result_list
+    assert listed and all(row.kind != STATE_KIND for row in listed)
