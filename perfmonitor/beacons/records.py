@@ -72,7 +72,7 @@ class BeaconContext:
     """What the events of one batch share."""
 
     __slots__ = ("session_id", "user_id", "device", "sample_rate", "received_at", "page",
-                 "_urls")
+                 "_urls", "_batch_page")
 
     def __init__(self, *, session_id: str, user_id: str, device: str, sample_rate: float,
                  received_at: float, page: str) -> None:
@@ -83,14 +83,24 @@ class BeaconContext:
         self.received_at = received_at
         self.page = page
         self._urls: dict[str, tuple[str, str]] = {}
+        self._batch_page: tuple[str, str] | None = None
 
     def page_urls(self, event: dict[str, Any]) -> tuple[str, str]:
         """(stored URL, page path) of the page an event belongs to; computed once per batch."""
-        raw = event.get("page") or self.page
+        raw = event.get("page")
+        if not raw:  # most events belong to the batch's page
+            found = self._batch_page
+            if found is None:
+                found = self._batch_page = self._scrub(self.page)
+            return found
         found = self._urls.get(raw)
         if found is None:
-            found = self._urls[raw] = (scrub_absolute_url(raw), page_of(raw)) if raw else ("", "")
+            found = self._urls[raw] = self._scrub(raw)
         return found
+
+    @staticmethod
+    def _scrub(raw: str) -> tuple[str, str]:
+        return (scrub_absolute_url(raw), page_of(raw)) if raw else ("", "")
 
     def metadata(self, event: dict[str, Any]) -> dict[str, Any]:
         meta: dict[str, Any] = {"device": self.device, "sample_rate": self.sample_rate}
@@ -199,7 +209,6 @@ def _keep_detail(slow: bool, failed: bool) -> bool:
 
 def _expand_api(record: BrowserEvent, sink: Sink) -> None:
     event, ctx = record.event, record.ctx
-    page_url, page = ctx.page_urls(event)
     status = event["status"]
     failed = status >= 400 or status == 0 or event.get("failed", False)
     method = event["method"]
@@ -208,7 +217,8 @@ def _expand_api(record: BrowserEvent, sink: Sink) -> None:
     sink.measure("api", name, method, duration, failed, ctx.received_at)
     slow = duration >= settings.SLOW_API_MS
     if not _keep_detail(slow, failed):
-        return
+        return  # sampled away: the rollup has it, no row and no metadata to build
+    page = ctx.page_urls(event)[1]
     meta = ctx.metadata(event)
     meta.update(page=page, method=method, status=status, slow=slow)
     for extra in ("size", "cache", "failed"):
