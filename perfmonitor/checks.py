@@ -7,6 +7,9 @@ perfmonitor.E004  PERFMONITOR is not a dict
 perfmonitor.E005  unknown PERFMONITOR key (with a did-you-mean hint)
 perfmonitor.E006  PERFMONITOR value of the wrong type
 perfmonitor.E007  PERFMONITOR value out of range
+perfmonitor.E008  COLLECT_THROTTLE_RATE is not "<count>/<period>" (it would silently not throttle)
+perfmonitor.E009  ALLOWED_ORIGINS holds something that is not an origin ("https://host[:port]")
+perfmonitor.W010  (check --deploy) throttling counts in a per-process or dummy default cache
 
 Domain packages write their own check functions (``perfmonitor.journeys.checks``:
 perfmonitor.E020, a JOURNEY_TYPES definition that is not valid); they are
@@ -18,11 +21,13 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings as django_settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
+from perfmonitor.beacons.clients import parse_rate
 from perfmonitor.conf import DEFAULTS, SETTINGS_NAME, Setting
 
 MIDDLEWARE_PATH = "perfmonitor.capture.middleware.PerformanceMiddleware"
@@ -162,6 +167,88 @@ def _range_errors(key: str, value: Any, spec: Setting) -> list[CheckMessage]:
         return [Error(f"{SETTINGS_NAME}[{key!r}] must be {wanted}, not {value!r}.",
                       hint=f"{spec.doc} Default: {spec.default!r}.", id="perfmonitor.E007")]
     return []
+
+
+# -- the collect API ---------------------------------------------------------------------------
+_PER_PROCESS_CACHES = {
+    "django.core.cache.backends.locmem.LocMemCache": "per process",
+    "django.core.cache.backends.dummy.DummyCache": "a dummy that stores nothing",
+}
+
+
+def _user_value(key: str) -> Any:
+    user = getattr(django_settings, SETTINGS_NAME, None)
+    return user.get(key, DEFAULTS[key].default) if isinstance(user, dict) else \
+        DEFAULTS[key].default
+
+
+@register(Tags.compatibility)
+def check_collect(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """E008 / E009: collect API settings whose mistakes would otherwise go unnoticed."""
+    errors: list[CheckMessage] = []
+    rate = _user_value("COLLECT_THROTTLE_RATE")
+    if isinstance(rate, str) and rate and (parse_rate(rate) is None or parse_rate(rate)[0] < 0):
+        errors.append(Error(
+            f"{SETTINGS_NAME}['COLLECT_THROTTLE_RATE'] = {rate!r} is not a rate, so beacons "
+            "are not throttled at all.",
+            hint="Write '<count>/<period>' with a period of s, m, h or d (second, minute, "
+                 "hour, day), e.g. '600/min'; '' turns throttling off.",
+            id="perfmonitor.E008"))
+    origins = _user_value("ALLOWED_ORIGINS")
+    if isinstance(origins, list | tuple):
+        for origin in origins:
+            problem = _origin_problem(origin)
+            if problem:
+                errors.append(Error(
+                    f"{SETTINGS_NAME}['ALLOWED_ORIGINS'] holds {origin!r}, {problem}; beacons "
+                    "from that site would be refused with 403.",
+                    hint="List origins as a browser sends them in the Origin header: scheme, "
+                         "host and port only, e.g. 'https://lms.example.com' or "
+                         "'http://localhost:8000'. An empty list allows every origin.",
+                    id="perfmonitor.E009"))
+    return errors
+
+
+def _origin_problem(origin: Any) -> str:
+    """Why ``origin`` is not an origin, or '' when it is one."""
+    if not isinstance(origin, str):
+        return f"a {type(origin).__name__}, not a string"
+    try:
+        parts = urlsplit(origin.strip())
+        _ = parts.port  # raises ValueError for a port that is not a number
+    except ValueError:
+        return "which is not a URL"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "which does not start with http:// or https://"
+    if not parts.hostname or "*" in parts.netloc:
+        return "which has no host (wildcards are not supported)"
+    if "@" in parts.netloc:
+        return "which has a user name in it"
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return "which has a path; an origin ends after the host and port"
+    return ""
+
+
+@register(Tags.caches, deploy=True)
+def check_collect_throttle_cache(app_configs: Sequence[Any] | None = None,
+                                 **kwargs: Any) -> list[CheckMessage]:
+    """W010 (``check --deploy``): the throttle counts in CACHES['default']; a per-process
+    cache gives a client the rate once per web process, a dummy one never throttles."""
+    parsed = parse_rate(_user_value("COLLECT_THROTTLE_RATE"))
+    caches = getattr(django_settings, "CACHES", None) or {}
+    backend = (caches.get("default") or {}).get("BACKEND", "")
+    kind = _PER_PROCESS_CACHES.get(backend)
+    if parsed is None or kind is None:
+        return []
+    return [Warning(
+        f"COLLECT_THROTTLE_RATE is counted in CACHES['default'], which is {backend} "
+        f"({kind}): with several web processes each one counts on its own, so a client "
+        "may send the rate once per process" + (" (and a dummy cache never throttles)."
+                                               if "dummy" in kind else "."),
+        hint="Use a cache that all web processes share as CACHES['default'] (Redis or "
+             "Memcached: the throttle uses one atomic increment per batch). A site served "
+             "by one process may silence perfmonitor.W010.",
+        id="perfmonitor.W010")]
 
 
 def _register_domain_checks() -> None:

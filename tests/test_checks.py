@@ -117,3 +117,98 @@ def test_e020_a_bad_journey_definition_is_reported_by_djangos_check_run():
     with override_settings(PERFMONITOR={"JOURNEY_TYPES": {"login": {"steps": "not a list"}}}):
         found = [m for m in checks.run_checks() if m.id == "perfmonitor.E020"]
     assert len(found) == 1
+
+
+# -- the collect API -------------------------------------------------------------------------
+
+def test_the_collect_settings_of_the_tests_are_clean():
+    from perfmonitor.checks import check_collect
+
+    assert check_collect() == []
+
+
+@pytest.mark.parametrize("rate", ["600/min", "10/s", "1000/hour", "5/d", "600 / Minute", ""])
+def test_e008_valid_throttle_rates_pass(rate):
+    from perfmonitor.checks import check_collect
+
+    with override_settings(PERFMONITOR={"COLLECT_THROTTLE_RATE": rate}):
+        assert check_collect() == []
+
+
+@pytest.mark.parametrize("rate", ["600", "600/fortnight", "six/min", "600/", "-5/min",
+                                  "600/min/2", "1.5/s"])
+def test_e008_a_malformed_throttle_rate_is_an_error(rate):
+    from perfmonitor.checks import check_collect
+
+    with override_settings(PERFMONITOR={"COLLECT_THROTTLE_RATE": rate}):
+        [error] = check_collect()
+    assert error.id == "perfmonitor.E008"
+    assert repr(rate) in error.msg and "not throttled" in error.msg
+    assert "'600/min'" in error.hint
+
+
+@pytest.mark.parametrize("origins", [
+    [], ["https://lms.example.com"], ("http://localhost:8000", "https://LMS.example.com/"),
+    ["http://[::1]:8000", "https://127.0.0.1"],
+])
+def test_e009_origins_pass(origins):
+    from perfmonitor.checks import check_collect
+
+    with override_settings(PERFMONITOR={"ALLOWED_ORIGINS": origins}):
+        assert check_collect() == []
+
+
+@pytest.mark.parametrize(("origin", "words"), [
+    ("lms.example.com", "does not start with http:// or https://"),
+    ("ftp://lms.example.com", "does not start with http:// or https://"),
+    ("https://lms.example.com/courses/", "has a path"),
+    ("https://lms.example.com?x=1", "has a path"),
+    ("https://*.example.com", "no host"),
+    ("*", "does not start with http"),
+    ("https://", "no host"),
+    ("https://lms.example.com:port", "not a URL"),
+    ("https://user@lms.example.com", "user name"),
+    (42, "a int, not a string"),
+])
+def test_e009_something_that_is_not_an_origin_is_an_error(origin, words):
+    from perfmonitor.checks import check_collect
+
+    with override_settings(PERFMONITOR={"ALLOWED_ORIGINS": ["https://ok.example", origin]}):
+        [error] = check_collect()
+    assert error.id == "perfmonitor.E009"
+    assert repr(origin) in error.msg and words in error.msg
+    assert "https://lms.example.com" in error.hint
+
+
+LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+DUMMY = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+REDIS = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                     "LOCATION": "redis://127.0.0.1:6379"}}
+
+
+def deploy_ids(**overrides) -> list[str]:
+    with override_settings(**overrides):
+        return [m.id for m in checks.run_checks(include_deployment_checks=True)
+                if m.id.startswith("perfmonitor.")]
+
+
+def test_w010_throttling_in_a_per_process_cache_warns_in_deploy_checks_only():
+    assert "perfmonitor.W010" in deploy_ids(CACHES=LOCMEM)
+    assert "perfmonitor.W010" in deploy_ids(CACHES=DUMMY)
+    with override_settings(CACHES=LOCMEM):
+        assert "perfmonitor.W010" not in {m.id for m in checks.run_checks()}
+
+
+def test_w010_a_shared_cache_or_no_throttling_does_not_warn():
+    assert "perfmonitor.W010" not in deploy_ids(CACHES=REDIS)
+    assert "perfmonitor.W010" not in deploy_ids(
+        CACHES=LOCMEM, PERFMONITOR={"COLLECT_THROTTLE_RATE": ""})
+
+
+def test_w010_names_the_cache_and_the_way_out():
+    from perfmonitor.checks import check_collect_throttle_cache
+
+    with override_settings(CACHES=LOCMEM):
+        [warning] = check_collect_throttle_cache()
+    assert "LocMemCache" in warning.msg and "per process" in warning.msg
+    assert "Redis" in warning.hint and "perfmonitor.W010" in warning.hint

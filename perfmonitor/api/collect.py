@@ -36,14 +36,13 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from perfmonitor.api.collect_schema import CollectAutoSchema, collect_schema
-from perfmonitor.beacons.clients import client_key, device_class, is_bot
+from perfmonitor.beacons.clients import client_key, device_class, is_bot, parse_rate
 from perfmonitor.beacons.records import BeaconContext, BrowserEvent, remember_vital
 from perfmonitor.beacons.schema import BATCH_FIELDS, Invalid, accept_event, clean_fields
 from perfmonitor.capture import buffer as buffer_module
 from perfmonitor.conf import settings
 
 MEDIA_TYPES = ("application/json", "text/plain")
-_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class BatchProblem(APIException):
@@ -134,8 +133,9 @@ def _origin_of_referer(referer: str) -> str:
 
 
 def request_origin(request: Request) -> str:
-    return (request.META.get("HTTP_ORIGIN") or
-            _origin_of_referer(request.META.get("HTTP_REFERER", ""))).rstrip("/").lower()
+    meta = request._request.META
+    return (meta.get("HTTP_ORIGIN") or
+            _origin_of_referer(meta.get("HTTP_REFERER", ""))).rstrip("/").lower()
 
 
 def origin_allowed(request: Request, origin: str) -> bool:
@@ -170,13 +170,14 @@ class CollectThrottle(BaseThrottle):
         self._wait: float | None = None
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        parsed = _parse_rate(settings.COLLECT_THROTTLE_RATE)
+        parsed = parse_rate(settings.COLLECT_THROTTLE_RATE)
         if parsed is None:
             return True
         limit, period = parsed
         now = time.time()
         window = int(now // period)
-        key = f"perfmonitor:collect:{client_key(self.get_ident(request))}:{window}"
+        # DRF's get_ident reads only META: the Django request skips the Request proxy.
+        key = f"perfmonitor:collect:{client_key(self.get_ident(request._request))}:{window}"
         cache = caches["default"]
         try:
             try:
@@ -191,16 +192,6 @@ class CollectThrottle(BaseThrottle):
 
     def wait(self) -> float | None:
         return self._wait
-
-
-def _parse_rate(rate: str | None) -> tuple[int, int] | None:
-    if not rate:
-        return None
-    try:
-        count, period = rate.split("/")
-        return int(count), _PERIODS[period.strip()[0].lower()]
-    except (ValueError, KeyError, IndexError):
-        return None
 
 
 def _journey_handler() -> Callable[[dict[str, Any], str, str], str | None] | None:
@@ -242,7 +233,8 @@ class CollectView(APIView):
 
     @collect_schema
     def post(self, request: Request) -> Response:
-        if is_bot(request.META.get("HTTP_USER_AGENT", "")):
+        meta = request._request.META
+        if is_bot(meta.get("HTTP_USER_AGENT", "")):
             return Response({"accepted": 0, "rejected": 0, "errors": [],
                              "ignored": "bot user agent: nothing was stored"}, status=202)
         _check_content(request)
@@ -250,7 +242,7 @@ class CollectView(APIView):
         _check_write_key(request, batch)
         ctx = BeaconContext(
             session_id=batch["session_id"], user_id=_user_id(request),
-            device=batch.get("device") or device_class(request.META.get("HTTP_USER_AGENT", "")),
+            device=batch.get("device") or device_class(meta.get("HTTP_USER_AGENT", "")),
             sample_rate=batch.get("sample_rate", 1.0), received_at=time.time(),
             page=batch.get("page", ""),
         )
@@ -270,7 +262,7 @@ class CollectView(APIView):
     def finalize_response(self, request: Request, response: Response, *args: Any,
                           **kwargs: Any) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
-        origin = request.META.get("HTTP_ORIGIN", "")
+        origin = request._request.META.get("HTTP_ORIGIN", "")
         if origin and origin_allowed(request, origin.rstrip("/").lower()):
             response["Access-Control-Allow-Origin"] = origin
             response["Access-Control-Allow-Credentials"] = "true"
@@ -307,7 +299,7 @@ def _check_content(request: Request) -> None:
                            "unsupported_media_type", status.HTTP_415_UNSUPPORTED_MEDIA_TYPE)
     limit = settings.COLLECT_MAX_BYTES
     try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        length = int(request._request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
     if length > limit:
@@ -356,7 +348,7 @@ def _check_write_key(request: Request, batch: dict[str, Any]) -> None:
     expected = settings.WRITE_KEY
     if not expected:
         return
-    given = batch.get("write_key") or request.META.get("HTTP_X_PERFMONITOR_KEY", "")
+    given = batch.get("write_key") or request._request.META.get("HTTP_X_PERFMONITOR_KEY", "")
     if not given:
         raise _forbidden("write_key is required (PERFMONITOR['WRITE_KEY'] is set)",
                          "write_key_required")
