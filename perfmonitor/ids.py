@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Sequence
+
+import numpy as np
 
 
 def uuid7(timestamp_ms: int | None = None) -> uuid.UUID:
@@ -14,3 +17,26 @@ def uuid7(timestamp_ms: int | None = None) -> uuid.UUID:
     rand_b = rand & ((1 << 62) - 1)
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
     return uuid.UUID(int=value)
+
+
+def uuid7_hex_many(timestamps_ms: Sequence[int]) -> list[str]:
+    """The 32 hex digits of one UUIDv7 per millisecond timestamp, for bulk writes.
+
+    Same layout as :func:`uuid7` (48-bit milliseconds, version 7, 74 random bits, RFC
+    variant), built for a whole batch at once from one read of the OS's random source
+    instead of a read and a ``UUID`` object per row.
+    """
+    n = len(timestamps_ms)
+    if not n:
+        return []
+    rand = np.frombuffer(os.urandom(10 * n), dtype=np.uint8).reshape(n, 10)
+    ms = np.asarray(timestamps_ms, dtype=np.int64).astype(np.uint64) & np.uint64((1 << 48) - 1)
+    out = np.empty((n, 16), dtype=np.uint8)
+    for byte in range(6):
+        out[:, byte] = (ms >> np.uint64(8 * (5 - byte))) & np.uint64(0xFF)
+    out[:, 6] = 0x70 | (rand[:, 0] & 0x0F)
+    out[:, 7] = rand[:, 1]
+    out[:, 8] = 0x80 | (rand[:, 2] & 0x3F)
+    out[:, 9:] = rand[:, 3:]
+    text = out.tobytes().hex()
+    return [text[i:i + 32] for i in range(0, 32 * n, 32)]

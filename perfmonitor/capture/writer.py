@@ -8,6 +8,15 @@ writes never show up as the host's queries.
 Rows are cleaned before they are written: NUL characters (PostgreSQL rejects
 them in text and JSON) are removed and strings are cut to their column's
 length, so no request can produce a batch the database refuses forever.
+
+The flusher's cost is per record, so the work per record is kept to appends:
+``Sink.measure`` appends a value to its series' list and ``Sink.row`` a field
+dict to its table's list. Everything else happens once per batch: the
+rollups' counts, sums and extremes per series and their sketches for all
+series in a few numpy passes (:func:`perfmonitor.analytics.sketch.encode_many`,
+byte for byte what adding value by value gives), ids and timestamps in bulk,
+and on PostgreSQL the raw rows formatted straight into COPY text lines, each
+JSON value encoded once and checked for NUL on its text.
 """
 
 from __future__ import annotations
@@ -15,10 +24,15 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import reduce
+from itertools import chain
+from operator import add
 from typing import Any
 
+import numpy as np
 from django.conf import settings as django_settings
 from django.db import (
     IntegrityError,
@@ -31,10 +45,10 @@ from django.db import (
 from django.db.models import Model
 from django.utils import timezone
 
-from perfmonitor.analytics.sketch import QuantileSketch
+from perfmonitor.analytics.sketch import encode_many
 from perfmonitor.capture.context import capture_suppressed
 from perfmonitor.capture.fingerprint import FingerprintCache
-from perfmonitor.ids import uuid7
+from perfmonitor.ids import uuid7_hex_many
 from perfmonitor.models import (
     MetricRollup,
     MonitorHealth,
@@ -49,6 +63,12 @@ _ROW_DEFAULTS: dict[str, dict[str, Any]] = {
                "duration": None},
     "vital": {"session_id": "", "user_id": "", "url": "", "metadata": {}},
 }
+# The flusher lets request threads have the GIL this often (records or rows), so a
+# large batch never makes them wait for the whole of it.
+YIELD_EVERY = 500
+COPY_CHUNK_ROWS = 2000
+
+SeriesKey = tuple[str, str, str, int]
 
 _fingerprints = FingerprintCache()
 _known_fingerprints: set[str] = set()
@@ -72,43 +92,46 @@ def is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError | InterfaceError)
 
 
-class _Partial:
-    __slots__ = ("count", "sum", "min", "max", "errors", "sketch")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.sum = 0.0
-        self.min = math.inf
-        self.max = -math.inf
-        self.errors = 0
-        self.sketch = QuantileSketch()
+def _as_number(value: Any) -> float:
+    if isinstance(value, str | bytes | bytearray):
+        raise TypeError(f"not a number: {value!r}")
+    return float(value)
 
 
 class Sink:
-    """Collects what a batch of records expands into."""
+    """Collects what a batch of records expands into.
+
+    ``measure`` only appends the value to its series' list; the weight (when not 1)
+    and the error count are kept beside it. :meth:`rollups` computes count, sum,
+    min, max and the sketch of every series once, when the batch is written.
+    """
+
+    __slots__ = ("values", "weights", "errors", "rows", "new_fingerprints")
 
     def __init__(self) -> None:
-        self.partials: dict[tuple[str, str, str, int], _Partial] = {}
+        self.values: dict[SeriesKey, list[float]] = {}
+        self.weights: dict[SeriesKey, dict[int, float]] = {}  # series -> {position: weight}
+        self.errors: dict[SeriesKey, float] = {}
         self.rows: dict[str, list[tuple[float, dict[str, Any]]]] = {"metric": [], "vital": []}
         self.new_fingerprints: dict[str, str] = {}
 
     def measure(self, kind: str, name: str, dimension: str, value: float, error: bool,
-                ts: float, weight: int = 1) -> None:
-        if not math.isfinite(value):  # NaN / infinity would poison every aggregate
-            return
+                ts: float, weight: float = 1) -> None:
+        if value.__class__ is not float:
+            value = _as_number(value)  # a bad value fails its record here, not the batch
         key = (kind, name[:255], dimension[:255], int(ts // 60) * 60)
-        partial = self.partials.get(key)
-        if partial is None:
-            partial = self.partials[key] = _Partial()
-        partial.count += weight
-        partial.sum += value * weight
-        if value < partial.min:
-            partial.min = value
-        if value > partial.max:
-            partial.max = value
-        if error:
-            partial.errors += weight
-        partial.sketch.add(value, weight)
+        values = self.values.get(key)
+        if values is None:
+            values = self.values[key] = []
+        if error or weight != 1:
+            if value - value != 0.0:  # NaN / infinity would poison every aggregate
+                return
+            if weight != 1:
+                self.weights.setdefault(key, {})[len(values)] = weight
+            if error:
+                self.errors[key] = self.errors.get(key, 0) + weight
+        # Other non-finite values are appended and left out in bulk by rollups().
+        values.append(value)
 
     def row(self, model: str, ts: float, fields: dict[str, Any]) -> None:
         self.rows[model].append((ts, fields))
@@ -123,6 +146,71 @@ class Sink:
     def row_count(self) -> int:
         return sum(len(rows) for rows in self.rows.values())
 
+    def rollups(self) -> list[tuple[SeriesKey, Any, float, float, float, Any, bytes]]:
+        """(series, count, sum, min, max, errors, sketch) of every series with a value.
+
+        Identical to accumulating value by value in call order: sums add in that
+        order, min and max keep the first of equal values, sketches come out byte
+        for byte the same. Non-finite values count nowhere.
+        """
+        keys = [key for key, values in self.values.items() if values]
+        if not keys:
+            return []
+        lists = [self.values[key] for key in keys]
+        lengths = [len(values) for values in lists]
+        flat = np.fromiter(chain.from_iterable(lists), dtype=np.float64, count=sum(lengths))
+        owners = np.repeat(np.arange(len(keys), dtype=np.int64), lengths)
+        weights = self._weight_array(keys, lengths) if self.weights else None
+        finite = np.isfinite(flat)
+        all_finite = bool(finite.all())
+        if not all_finite:
+            flat, owners = flat[finite], owners[finite]
+            weights = None if weights is None else weights[finite]
+        sketches = encode_many(owners, flat, weights, len(keys))
+        errors = self.errors
+        out = []
+        for key, values, sketch in zip(keys, lists, sketches, strict=True):
+            series_weights = self.weights.get(key)
+            if all_finite and series_weights is None:
+                stats = (len(values), reduce(add, values, 0.0), min(values), max(values))
+            else:
+                found = _weighted_stats(values, series_weights or {})
+                if found is None:
+                    continue
+                stats = found
+            out.append((key, *stats, errors.get(key, 0), sketch))
+        return out
+
+    def _weight_array(self, keys: list[SeriesKey], lengths: list[int]) -> np.ndarray:
+        weights = np.ones(sum(lengths), dtype=np.float64)
+        start = 0
+        for key, length in zip(keys, lengths, strict=True):
+            for position, weight in self.weights.get(key, {}).items():
+                weights[start + position] = weight
+            start += length
+        return weights
+
+
+def _weighted_stats(values: list[float], weights: dict[int, float],
+                    ) -> tuple[Any, float, float, float] | None:
+    """(count, sum, min, max) over the finite values, value by value; None if there are none."""
+    count: Any = 0
+    total = 0.0
+    low, high = math.inf, -math.inf
+    seen = False
+    for position, value in enumerate(values):
+        if value - value != 0.0:
+            continue
+        weight = weights.get(position, 1)
+        seen = True
+        count += weight
+        total += value * weight
+        if value < low:
+            low = value
+        if value > high:
+            high = value
+    return (count, total, low, high) if seen else None
+
 
 def expand_records(records: Iterable[Any]) -> tuple[Sink, list[Any], int]:
     """Expand records into a Sink: (sink, records that expanded, how many failed)."""
@@ -131,7 +219,7 @@ def expand_records(records: Iterable[Any]) -> tuple[Sink, list[Any], int]:
     failures = 0
     from perfmonitor.capture.records import expand_standalone
 
-    for record in records:
+    for n, record in enumerate(records, 1):
         try:
             if type(record) is tuple:  # a query outside requests, as the hook pushes it
                 expand_standalone(record, sink)
@@ -141,6 +229,8 @@ def expand_records(records: Iterable[Any]) -> tuple[Sink, list[Any], int]:
             failures += 1
         else:
             good.append(record)
+        if not n % YIELD_EVERY:
+            time.sleep(0)  # let request threads in
     return sink, good, failures
 
 
@@ -197,86 +287,263 @@ def _clean_row(model_key: str, row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-# -- rows ----------------------------------------------------------------------
+# -- COPY text (PostgreSQL) ------------------------------------------------------
+
+_NULL = "\\N"
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+try:
+    from json.encoder import c_make_encoder, encode_basestring_ascii
+
+    # One C encoder for every value (json.dumps builds one per call); NaN and
+    # Infinity raise instead of being written, so they take the cleaning path.
+    _encode_chunks = c_make_encoder(None, str, encode_basestring_ascii, None, ":", ",",
+                                    False, False, False)
+
+    def _encode(value: Any) -> str:
+        return "".join(_encode_chunks(value, 0))
+except (ImportError, TypeError):  # no C accelerator: the pure-Python encoder
+    _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=str).encode
+
+
+def _copy_text(value: Any, limit: int | None) -> str:
+    """A text column's COPY field: NUL removed, cut to the column, escaped."""
+    if value.__class__ is not str:
+        if value is None:
+            return _NULL
+        value = str(value)
+    if "\\" in value or not value.isprintable():  # NUL, tab, newline, CR are not printable
+        return value.replace("\x00", "")[:limit].translate(_COPY_ESCAPES)
+    return value[:limit]
+
+
+def _copy_number(value: Any) -> str:
+    if value.__class__ is float:
+        return repr(value) if value - value == 0.0 else _NULL
+    if value is None:
+        return _NULL
+    if value.__class__ is int:
+        return str(value)
+    value = float(value)
+    return repr(value) if math.isfinite(value) else _NULL
+
+
+def _copy_json(value: Any) -> str:
+    """A JSON column's COPY field: encoded once; NUL and NaN make it take the cleaning path."""
+    if value is None:
+        return _NULL
+    try:
+        text = _encode(value)
+    except (ValueError, TypeError):  # NaN / Infinity, or keys JSON cannot take
+        text = json.dumps(_clean_json(value), default=str)
+    else:
+        if "\\u0000" in text:
+            text = json.dumps(_clean_json(value), default=str)
+    return text.replace("\\", "\\\\") if "\\" in text else text
+
+
+def _limit(model: type[Model], name: str) -> int | None:
+    return model._meta.get_field(name).max_length
+
+
+_M_SESSION, _M_USER = _limit(PerformanceMetric, "session_id"), _limit(PerformanceMetric, "user_id")
+_M_TYPE, _M_NAME = _limit(PerformanceMetric, "metric_type"), _limit(PerformanceMetric, "metric_name")
+_V_SESSION, _V_USER = _limit(WebVital, "session_id"), _limit(WebVital, "user_id")
+_V_NAME, _V_RATING = _limit(WebVital, "metric_name"), _limit(WebVital, "rating")
+
+# Column order of the lines below; a test checks they cover every column of the model.
+COPY_COLUMNS = {
+    "metric": ("id", "session_id", "user_id", "metric_type", "metric_name", "duration",
+               "timestamp", "url", "metadata", "error_details", "created_at"),
+    "vital": ("id", "session_id", "user_id", "metric_name", "value", "rating", "timestamp",
+              "url", "metadata", "created_at"),
+}
+
+
+def _metric_line(fields: dict[str, Any], uid: str, stamp: str, created: str) -> str:
+    get = fields.get
+    return (f"{uid}\t{_copy_text(get('session_id', ''), _M_SESSION)}\t"
+            f"{_copy_text(get('user_id', ''), _M_USER)}\t"
+            f"{_copy_text(get('metric_type'), _M_TYPE)}\t"
+            f"{_copy_text(get('metric_name'), _M_NAME)}\t{_copy_number(get('duration'))}\t"
+            f"{stamp}\t{_copy_text(get('url', ''), None)}\t{_copy_json(get('metadata', {}))}\t"
+            f"{_copy_json(get('error_details'))}\t{created}\n")
+
+
+def _vital_line(fields: dict[str, Any], uid: str, stamp: str, created: str) -> str:
+    get = fields.get
+    return (f"{uid}\t{_copy_text(get('session_id', ''), _V_SESSION)}\t"
+            f"{_copy_text(get('user_id', ''), _V_USER)}\t"
+            f"{_copy_text(get('metric_name'), _V_NAME)}\t{_copy_number(get('value'))}\t"
+            f"{_copy_text(get('rating'), _V_RATING)}\t{stamp}\t{_copy_text(get('url', ''), None)}\t"
+            f"{_copy_json(get('metadata', {}))}\t{created}\n")
+
+
+_LINES = {"metric": _metric_line, "vital": _vital_line}
+
+
+class _Stamps:
+    """Timestamps as PostgreSQL text in UTC, each second formatted once.
+
+    The microseconds are rounded like ``datetime.fromtimestamp`` rounds them (half
+    to even), so the stored value is the one :func:`db_datetime` would give.
+    """
+
+    def __init__(self) -> None:
+        self._texts: dict[float, str] = {}
+        self._seconds: dict[int, str] = {}
+
+    def __call__(self, ts: float) -> str:
+        text = self._texts.get(ts)
+        if text is None:
+            frac, whole = math.modf(ts)
+            micros = round(frac * 1e6)
+            if micros >= 1_000_000:
+                whole, micros = whole + 1, micros - 1_000_000
+            elif micros < 0:
+                whole, micros = whole - 1, micros + 1_000_000
+            second = int(whole)
+            prefix = self._seconds.get(second)
+            if prefix is None:
+                prefix = self._seconds[second] = time.strftime("%Y-%m-%d %H:%M:%S",
+                                                               time.gmtime(second))
+            text = self._texts[ts] = f"{prefix}.{micros:06d}+00"
+        return text
+
+
+def _copy_lines(model_key: str, items: list[tuple[float, dict[str, Any]]], stamps: _Stamps,
+                created: str) -> list[str]:
+    """COPY text of the raw rows, in chunks of COPY_CHUNK_ROWS lines."""
+    ids = uuid7_hex_many([int(ts * 1000) for ts, _ in items])
+    line = _LINES[model_key]
+    chunks = []
+    for start in range(0, len(items), COPY_CHUNK_ROWS):
+        end = start + COPY_CHUNK_ROWS
+        chunks.append("".join([line(fields, uid, stamps(ts), created)
+                               for (ts, fields), uid in zip(items[start:end], ids[start:end],
+                                                            strict=True)]))
+        time.sleep(0)  # let request threads in between chunks
+    return chunks
+
+
+# -- prepared batches ------------------------------------------------------------
+
+class Prepared:
+    """A Sink made ready to write on one database: built once, written (or retried) as is."""
+
+    __slots__ = ("vendor", "rollups", "raw", "new_fingerprints", "row_count")
+
+    def __init__(self, vendor: str, rollups: list[dict[str, Any]], raw: dict[str, Any],
+                 new_fingerprints: dict[str, str], row_count: int) -> None:
+        self.vendor = vendor
+        self.rollups = rollups
+        self.raw = raw  # COPY text chunks (PostgreSQL) or cleaned row dicts per table
+        self.new_fingerprints = new_fingerprints
+        self.row_count = row_count
+
 
 def _rollup_rows(sink: Sink) -> list[dict[str, Any]]:
     rows = []
-    for (kind, name, dimension, bucket), p in sink.partials.items():
+    for (kind, name, dimension, bucket), count, total, low, high, errors, sketch in sink.rollups():
         rows.append({
             "kind": kind, "name": _clean_text(name), "dimension": _clean_text(dimension),
             "bucket_start": db_datetime(bucket), "resolution": MetricRollup.MINUTE,
-            "count": p.count, "sum": p.sum, "min": p.min, "max": p.max, "errors": p.errors,
-            "sketch": p.sketch.to_bytes(), "compacted": False,
+            "count": count, "sum": total, "min": low, "max": high, "errors": errors,
+            "sketch": sketch, "compacted": False,
         })
     return rows
 
 
 def _raw_rows(sink: Sink, now: datetime) -> dict[str, list[dict[str, Any]]]:
+    """Cleaned row dicts, for ``bulk_create``."""
     out: dict[str, list[dict[str, Any]]] = {}
+    dates: dict[float, datetime] = {}
     for model, items in sink.rows.items():
         defaults = _ROW_DEFAULTS[model]
+        ids = uuid7_hex_many([int(ts * 1000) for ts, _ in items])
         built = []
-        for ts, fields in items:
+        for (ts, fields), uid in zip(items, ids, strict=True):
             row = _clean_row(model, {**defaults, **fields})
-            row["id"] = uuid7(int(ts * 1000))
-            row["timestamp"] = db_datetime(ts)
+            row["id"] = uid
+            moment = dates.get(ts)
+            if moment is None:
+                moment = dates[ts] = db_datetime(ts)
+            row["timestamp"] = moment
             row["created_at"] = now
             built.append(row)
         out[model] = built
     return out
 
 
-def _copy(connection: Any, model: type[Model], rows: list[dict[str, Any]]) -> None:
-    fields = [f for f in model._meta.concrete_fields
-              if not (f.primary_key and f.get_internal_type() == "BigAutoField")]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    table = connection.ops.quote_name(model._meta.db_table)
-    json_columns = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
+def prepare(sink: Sink, alias: str) -> Prepared:
+    """Rollups and raw rows of a Sink, in the form the database behind ``alias`` takes."""
+    vendor = connections[alias].vendor
+    rollups = _rollup_rows(sink)
+    raw: dict[str, Any]
+    if vendor == "postgresql":
+        stamps = _Stamps()
+        created = stamps(time.time())
+        raw = {model: _copy_lines(model, items, stamps, created)
+               for model, items in sink.rows.items() if items}
+    else:
+        raw = {model: rows for model, rows in _raw_rows(sink, timezone.now()).items() if rows}
+    return Prepared(vendor, rollups, raw, dict(sink.new_fingerprints), sink.row_count)
+
+
+def _copy_statement(connection: Any, model: type[Model], columns: Iterable[str]) -> str:
+    fields = {f.attname: f for f in model._meta.concrete_fields}
+    names = ", ".join(connection.ops.quote_name(fields[name].column) for name in columns)
+    return f"COPY {connection.ops.quote_name(model._meta.db_table)} ({names}) FROM STDIN"
+
+
+def _copy_rollups(connection: Any, rows: list[dict[str, Any]]) -> None:
+    fields = [f for f in MetricRollup._meta.concrete_fields if not f.primary_key]
+    statement = _copy_statement(connection, MetricRollup, [f.attname for f in fields])
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row([row[f.attname] for f in fields])
+
+
+def _write_postgresql(connection: Any, prepared: Prepared) -> None:
     # The raw psycopg cursor bypasses Django's error translation: restore it, so
     # a lost connection is an OperationalError like everywhere else.
-    statement = f"COPY {table} ({columns}) FROM STDIN"
-    with connection.wrap_database_errors, connection.cursor() as cursor, \
-            cursor.cursor.copy(statement) as copy:
-        for row in rows:
-            values = []
-            for f in fields:
-                value = row.get(f.attname)
-                if f.attname in json_columns and value is not None:
-                    value = json.dumps(value, default=str)
-                values.append(value)
-            copy.write_row(values)
+    with connection.wrap_database_errors:
+        for model_key, chunks in prepared.raw.items():
+            statement = _copy_statement(connection, ROW_MODELS[model_key],
+                                        COPY_COLUMNS[model_key])
+            with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+                for chunk in chunks:
+                    copy.write(chunk)
+        if prepared.rollups:
+            _copy_rollups(connection, prepared.rollups)
 
 
-def _insert(connection: Any, alias: str, model: type[Model], rows: list[dict[str, Any]]) -> None:
-    if connection.vendor == "postgresql":
-        _copy(connection, model, rows)
-    else:
+def _write_other(alias: str, prepared: Prepared) -> None:
+    for model_key, rows in prepared.raw.items():
+        model = ROW_MODELS[model_key]
         model._default_manager.using(alias).bulk_create([model(**row) for row in rows],
                                                         batch_size=500)
+    if prepared.rollups:
+        MetricRollup._default_manager.using(alias).bulk_create(
+            [MetricRollup(**row) for row in prepared.rollups], batch_size=500)
 
 
-def _write(sink: Sink, alias: str) -> int:
+def write_prepared(prepared: Prepared, alias: str) -> int:
+    """Write a prepared batch in one transaction; return the number of rows written."""
     connection = connections[alias]
-    rollups = _rollup_rows(sink)
-    raw = _raw_rows(sink, timezone.now())
-    written = 0
     with capture_suppressed(), transaction.atomic(using=alias):
-        for model_key, rows in raw.items():
-            if rows:
-                _insert(connection, alias, ROW_MODELS[model_key], rows)
-                written += len(rows)
-        if rollups:
-            _insert(connection, alias, MetricRollup, rollups)
-            written += len(rollups)
-        if sink.new_fingerprints:
+        if prepared.vendor == "postgresql":
+            _write_postgresql(connection, prepared)
+        else:
+            _write_other(alias, prepared)
+        if prepared.new_fingerprints:
             QueryFingerprint.objects.using(alias).bulk_create(
                 [QueryFingerprint(fingerprint=fp, sql=_clean_text(sql))
-                 for fp, sql in sink.new_fingerprints.items()],
+                 for fp, sql in prepared.new_fingerprints.items()],
                 ignore_conflicts=True, batch_size=500)
     if len(_known_fingerprints) > MAX_KNOWN_FINGERPRINTS:
         _known_fingerprints.clear()
-    _known_fingerprints.update(sink.new_fingerprints)
-    return written
+    _known_fingerprints.update(prepared.new_fingerprints)
+    return prepared.row_count + len(prepared.rollups)
 
 
 def _discard_connection(connection: Any) -> None:
@@ -291,8 +558,9 @@ def write(sink: Sink) -> int:
     alias = router.db_for_write(MetricRollup)
     connection = connections[alias]
     reused = connection.connection is not None
+    prepared = prepare(sink, alias)
     try:
-        return _write(sink, alias)
+        return write_prepared(prepared, alias)
     except Exception as exc:
         _discard_connection(connection)
         if not (reused and is_connection_error(exc)):
@@ -300,7 +568,7 @@ def write(sink: Sink) -> int:
     # The kept-open connection was dead (server restart, idle timeout): one
     # fresh try before this counts as a failed flush.
     try:
-        return _write(sink, alias)
+        return write_prepared(prepared, alias)
     except Exception:
         _discard_connection(connection)
         raise
