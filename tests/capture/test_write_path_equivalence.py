@@ -1,0 +1,239 @@
+"""The bulk write path stores exactly what adding value by value and cleaning row by row
+stored: same rollup counts, sums, extremes and sketches, same raw row contents."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+from django.db import connection
+
+from perfmonitor.analytics.sketch import (
+    _MAPPING,
+    QuantileSketch,
+    bulk_keys,
+    encode_many,
+)
+from perfmonitor.capture import buffer as buffer_module
+from perfmonitor.capture import writer
+from perfmonitor.capture.records import Measurement, RequestRecord
+from perfmonitor.capture.writer import COPY_COLUMNS, ROW_MODELS, Sink, db_datetime
+from perfmonitor.ids import uuid7_hex_many
+from perfmonitor.models import MetricRollup, PerformanceMetric, WebVital
+
+TS = 1_700_000_017.25
+
+
+class ReferencePartial:
+    """What a rollup held when every value was accumulated as it came."""
+
+    def __init__(self) -> None:
+        self.count, self.sum, self.errors = 0, 0.0, 0
+        self.min, self.max = math.inf, -math.inf
+        self.sketch = QuantileSketch()
+
+    def add(self, value: float, error: bool, weight: float) -> None:
+        if not math.isfinite(value):
+            return
+        self.count += weight
+        self.sum += value * weight
+        self.min, self.max = min(self.min, value), max(self.max, value)
+        if error:
+            self.errors += weight
+        self.sketch.add(value, weight)
+
+
+def mixed_measurements(rng: random.Random) -> list[tuple]:
+    names = ["GET /a/", "GET /b/", "x" * 300, "nul\x00name", "q:1", "q:2"]
+    out = []
+    for i in range(6000):
+        value = rng.choice([
+            rng.lognormvariate(3, 1.5), rng.lognormvariate(3, 1.5), 0.0, 1.0, -2.0, 1e-320,
+            1e300, float("nan"), float("inf"), float(rng.randint(0, 5000)), 0.1 + 0.2,
+        ])
+        weight = rng.choice([1, 1, 1, 1, 7, 0]) if i % 3 == 0 else 1
+        out.append(("query" if i % 2 else "request", rng.choice(names),
+                    rng.choice(["", "GET", "d" * 280]), value, rng.random() < 0.1,
+                    TS + rng.uniform(-120, 120), weight))
+    out.append(("custom", "only-nan", "", float("nan"), False, TS, 1))  # no row at all
+    out.append(("custom", "only-nan-error", "", float("inf"), True, TS, 3))
+    return out
+
+
+def test_rollups_equal_value_by_value_accumulation():
+    sink = Sink()
+    reference: dict[tuple, ReferencePartial] = {}
+    for kind, name, dimension, value, error, ts, weight in mixed_measurements(random.Random(5)):
+        sink.measure(kind, name, dimension, value, error, ts, weight)
+        key = (kind, name[:255], dimension[:255], int(ts // 60) * 60)
+        if math.isfinite(value):
+            reference.setdefault(key, ReferencePartial()).add(value, error, weight)
+
+    got = {key: rest for key, *rest in sink.rollups()}
+    assert got.keys() == reference.keys()
+    for key, ref in reference.items():
+        count, total, low, high, errors, sketch = got[key]
+        assert (count, total, low, high, errors) == (ref.count, ref.sum, ref.min, ref.max,
+                                                    ref.errors), key
+        assert sketch == ref.sketch.to_bytes(), key
+        assert QuantileSketch.from_bytes(sketch).quantiles((0.5, 0.99)) == \
+            ref.sketch.quantiles((0.5, 0.99))
+
+
+def test_a_value_that_is_not_a_number_fails_its_record_not_the_batch():
+    good = Measurement(kind="custom", name="fine", value=2.0, ts=TS)
+    bad = Measurement(kind="custom", name="bad", value="12", ts=TS)  # type: ignore[arg-type]
+    sink, kept, failures = writer.expand_records([good, bad])
+    assert failures == 1 and kept == [good]
+    assert [key[1] for key, *_ in sink.rollups()] == ["fine"]
+
+
+def boundary_values() -> list[float]:
+    """Values on and next to bucket boundaries, and the extremes of the mapping."""
+    values = [1.0, 2.0, 0.5, 1e-300, 1e300, 1.7976931348623157e308, _MAPPING.min_possible * 1.5]
+    for key in range(-3000, 3000, 7):
+        edge = 2.0 ** (key / _MAPPING._multiplier)  # where ceil() changes bucket
+        values += [edge, np.nextafter(edge, 0.0), np.nextafter(edge, np.inf)]
+    return [v for v in values if v > _MAPPING.min_possible]
+
+
+def test_bulk_keys_equal_the_mappings_keys_at_bucket_edges():
+    values = boundary_values()
+    keys = bulk_keys(np.array(values)).tolist()
+    assert keys == [_MAPPING.key(v) for v in values]
+    rng = np.random.default_rng(9)
+    spread = np.exp(rng.uniform(-60, 60, 20_000))
+    assert bulk_keys(spread).tolist() == [_MAPPING.key(v) for v in spread.tolist()]
+
+
+def test_sketches_built_in_bulk_are_the_sketches_built_one_by_one():
+    rng = random.Random(3)
+    owners, values, weights = [], [], []
+    for _ in range(5000):
+        owners.append(rng.randrange(40))
+        values.append(rng.choice([0.0, -1.0, 1.0, rng.lognormvariate(2, 3), 1e-310]))
+        weights.append(rng.choice([1, 1, 2, 0]))
+    owners.append(41)  # an owner with only fractional weight: counts as doubles
+    values.append(5.0)
+    weights.append(0.5)
+    expected = [QuantileSketch() for _ in range(43)]  # owner 40 and 42: empty
+    for owner, value, weight in zip(owners, values, weights, strict=True):
+        expected[owner].add(value, weight)
+    blobs = encode_many(np.array(owners), np.array(values), np.array(weights, dtype=float), 43)
+    assert blobs == [sketch.to_bytes() for sketch in expected]
+
+
+def odd_fields(i: int) -> dict:
+    return {
+        "session_id": f"s{i}\x00\t\\", "user_id": "u" * 80, "metric_type": "custom",
+        "metric_name": f"n{i:04d}" + "m" * 300, "duration": [1.5, float("nan"), 7, None][i % 4],
+        "url": f"/path/{i}\nnext\rline\\x", "error_details": None if i % 2 else {"a\x00": [1]},
+        "metadata": {"i": i, "text": "tab\there \\ \"quoted\" ünï", "nul": "a\x00b",
+                     "nan": float("nan") if i % 5 == 0 else 1.0, "nested": {"x": [1, 2.5]},
+                     "literal": "\\u0000 is six characters"},
+    }
+
+
+def expected_metric(i: int, ts: float) -> dict:
+    """The row as the row-by-row cleaning stored it."""
+    row = writer._clean_row("metric", {**writer._ROW_DEFAULTS["metric"], **odd_fields(i)})
+    row["timestamp"] = db_datetime(ts)
+    return row
+
+
+@pytest.mark.django_db
+def test_raw_rows_are_stored_as_row_by_row_cleaning_stored_them(flush):
+    rng = random.Random(1)
+    stamps = [TS + rng.uniform(0, 3) for _ in range(60)] + [1_700_000_000.0000005,
+                                                             1_700_000_000.9999996]
+    sink_rows = []
+    for i, ts in enumerate(stamps):
+        fields = odd_fields(i)
+        sink_rows.append((i, ts))
+        buffer_module.push(Measurement(kind="custom", name="odd", value=1.0, ts=ts,
+                                       row_model="metric", row=fields))
+    buffer_module.push(Measurement(kind="vital", name="LCP", value=1830.5, ts=TS,
+                                   row_model="vital", row={"metric_name": "LCP", "value": 1830.5,
+                                                           "rating": "good", "url": "/p/\t"}))
+    flush()
+    assert buffer_module.buffer.flush_errors == 0
+    stored = {row.metric_name[:5]: row for row in PerformanceMetric.objects.all()}
+    assert len(stored) == len(stamps)
+    for i, ts in sink_rows:
+        want = expected_metric(i, ts)
+        row = stored[f"n{i:04d}"]
+        for name in ("session_id", "user_id", "metric_type", "metric_name", "duration", "url",
+                     "metadata", "error_details", "timestamp"):
+            assert getattr(row, name) == want[name], (i, name)
+        assert row.id.version == 7 and int(row.id.int >> 80) == int(ts * 1000)
+    vital = WebVital.objects.get()
+    assert (vital.metric_name, vital.value, vital.rating, vital.url, vital.metadata) == \
+        ("LCP", 1830.5, "good", "/p/\t", {})
+
+
+@pytest.mark.django_db
+def test_rollups_stored_equal_value_by_value_accumulation(flush):
+    rng = random.Random(8)
+    reference: dict[tuple, ReferencePartial] = {}
+    for i in range(3000):
+        record = RequestRecord(
+            method="GET", route=f"/r{i % 7}/", view="v", path="/r/", query_string="",
+            status=500 if i % 50 == 0 else 200, ts=1_700_000_040.0 + i * 0.01,
+            duration_ms=rng.lognormvariate(3, 1), queries=[], overflow={})
+        buffer_module.push(record)
+        key = ("request", record.route, "GET")
+        reference.setdefault(key, ReferencePartial()).add(record.duration_ms, record.error, 1)
+    flush()
+    for key, ref in reference.items():
+        kind, name, dimension = key
+        rows = MetricRollup.objects.filter(kind=kind, name=name, dimension=dimension)
+        merged = [(r.count, r.sum, r.min, r.max, r.errors) for r in rows]
+        assert len(merged) == 1  # all within one minute
+        assert merged[0] == (ref.count, ref.sum, ref.min, ref.max, ref.errors)
+        assert bytes(rows[0].sketch) == ref.sketch.to_bytes()
+
+
+def test_copy_columns_cover_every_column_of_the_raw_tables():
+    for key, model in ROW_MODELS.items():
+        assert set(COPY_COLUMNS[key]) == {f.attname for f in model._meta.concrete_fields}
+        assert len(COPY_COLUMNS[key]) == len(set(COPY_COLUMNS[key]))
+
+
+def test_copy_timestamps_are_the_datetimes_django_stores(settings):
+    settings.USE_TZ = True
+    stamps = writer._Stamps()
+    rng = random.Random(4)
+    moments = [1_700_000_000 + rng.random() * 1e6 for _ in range(3000)]
+    moments += [1_700_000_000.0000005, 1_700_000_000.0000015, 1_700_000_000.9999995,
+                1_700_000_000.9999999, 0.0, 946_684_800.5]
+    for ts in moments:
+        text = stamps(ts)
+        assert datetime.fromisoformat(text.replace("+00", "+00:00")) == db_datetime(ts), ts
+        assert stamps(ts) is text  # formatted once
+
+
+def test_bulk_ids_are_time_ordered_version_7():
+    import uuid
+
+    ms = [1_700_000_000_000 + i for i in range(100)]
+    ids = [uuid.UUID(hex=h) for h in uuid7_hex_many(ms)]
+    assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in ids)
+    assert [u.int >> 80 for u in ids] == ms
+    assert len(set(ids)) == 100
+    assert uuid7_hex_many([]) == []
+
+
+@pytest.mark.django_db
+def test_the_copy_path_is_used_on_postgresql(flush):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL-only: runs in the PostgreSQL pass (DATABASE_URL)")
+    sink = Sink()
+    sink.row("metric", TS, {"metric_type": "custom", "metric_name": "a\tb"})
+    prepared = writer.prepare(sink, "default")
+    assert prepared.raw["metric"][0].split("\t")[4] == "a\\tb"
+    assert writer.write_prepared(prepared, "default") == 1
+    assert PerformanceMetric.objects.get().metric_name == "a\tb"
+    assert PerformanceMetric.objects.get().timestamp == datetime.fromtimestamp(TS, tz=UTC)
