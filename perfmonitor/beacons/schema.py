@@ -130,11 +130,13 @@ EVENT_FIELDS: dict[str, tuple[Field, ...]] = {
         Field("journey_id", STRING, True, max_length=64, doc="Id the client chose at start."),
         Field("journey_type", STRING, False, max_length=64, doc="Required for start "
               "(login, class_booking, ...)."),
-        Field("step", STRING, False, max_length=128, doc="Required for step."),
+        Field("step", STRING, False, max_length=128, doc="Required for step; for fail, the "
+              "step where the journey failed (default: the last step reached)."),
         Field("reason", STRING, False, max_length=255, truncate=True,
               doc="Why a journey failed or was abandoned."),
         Field("metadata", OBJECT, False, doc=f"Small JSON object (<= {MAX_METADATA_BYTES} "
-              "bytes serialized)."),
+              "bytes serialized): kept with the step, or, on complete, fail and abandon, "
+              "added to the journey's metadata (keys it already has are kept)."),
     ),
 }
 

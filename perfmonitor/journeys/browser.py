@@ -123,15 +123,25 @@ def _continue(event: dict[str, Any], action: str, journey_id: str, session_id: s
         if action == "step":
             assert step_name is not None
             return tracker.apply_step(row, definition, step_name, metadata, at, client_ts)
+        note = _end_note(row, metadata)
         if action == "complete":
-            return tracker.apply_end(row, JourneyStatus.COMPLETED, at)
+            return tracker.apply_end(row, JourneyStatus.COMPLETED, at, note=note)
         if action == "fail":
             failed_at = step_name or _last_step(row) or definition.steps[0].name
             return tracker.apply_end(row, JourneyStatus.FAILED, at, reason or "failed",
-                                     failed_step=failed_at)
-        return tracker.apply_end(row, JourneyStatus.ABANDONED, at, reason or "abandoned")
+                                     failed_step=failed_at, note=note)
+        return tracker.apply_end(row, JourneyStatus.ABANDONED, at, reason or "abandoned",
+                                 note=note)
 
     return tracker._run(journey_id, change).error
+
+
+def _end_note(row: UserJourney, metadata: dict[str, Any]) -> dict[str, Any] | None:
+    """The end event's metadata, merged into the journey's; keys already there are kept
+    (the start's metadata, ``source``, ``client_start_ts``)."""
+    kept = row.metadata or {}
+    note = {key: value for key, value in metadata.items() if key not in kept}
+    return note or None
 
 
 def _last_step(row: UserJourney) -> str | None:

@@ -239,3 +239,40 @@ def test_hiding_a_sampled_page_sends_its_vitals_at_once(live_server, page):
     assert page.evaluate("() => window.__beacons.length") >= 1
     vitals = wait_for(lambda: vitals_of("/browser-tests/fast/"))
     assert set(vitals) >= CORE
+
+
+# Journey events are written during the request, beside the flusher's writes of the page's
+# other beacons: SQLite's shared in-memory test database refuses the concurrent writer.
+@pytest.mark.postgres
+def test_journeys_end_from_the_page_with_a_step_reason_and_metadata(live_server, page):
+    page.goto(f"{live_server.url}/browser-tests/fast/")
+    painted(page)
+    ids = page.evaluate("""() => {
+      const j = perfmonitor.journeys;
+      const paid = j.start("payment_processing");
+      j.step(paid, "checkout_view");
+      j.complete(paid, { amount_band: "high" });
+      const declined = j.start("payment_processing");
+      j.step(declined, "checkout_view");
+      j.fail(declined, "payment_authorized", "card_declined", { gateway: "test" });
+      const legacy = j.start("payment_processing");
+      j.step(legacy, "checkout_view");
+      j.fail(legacy, "closed the form");
+      perfmonitor.flush();
+      return { paid, declined, legacy };
+    }""")
+
+    def ended(journey_id):
+        return UserJourney.objects.filter(journey_id=journey_id).exclude(
+            status="in_progress").first()
+
+    paid = wait_for(lambda: ended(ids["paid"]))
+    assert (paid.status, paid.metadata["amount_band"]) == ("completed", "high")
+    declined = wait_for(lambda: ended(ids["declined"]))
+    assert (declined.status, declined.abandonment_reason, declined.metadata["failed_step"],
+            declined.metadata["gateway"]) == ("failed", "card_declined", "payment_authorized",
+                                              "test")
+    legacy = wait_for(lambda: ended(ids["legacy"]))
+    assert (legacy.status, legacy.abandonment_reason, legacy.metadata["failed_step"]) == (
+        "failed", "closed the form", "checkout_view")
+    leave(page)

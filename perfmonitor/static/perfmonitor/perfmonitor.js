@@ -678,7 +678,15 @@
     },
     step: function (id, step, metadata) { journey("step", id, { step: String(step), metadata: metadata }); },
     complete: function (id, metadata) { journey("complete", id, { metadata: metadata }); },
-    fail: function (id, reason, metadata) { journey("fail", id, { reason: reason, metadata: metadata }); },
+    // fail(id, step, reason[, metadata]) as in Python; fail(id, reason[, metadata]) also works
+    // (the server then names the last step reached).
+    fail: function (id, stepOrReason, reason, metadata) {
+      if (typeof reason === "string") {
+        journey("fail", id, { step: String(stepOrReason).slice(0, 128), reason: reason, metadata: metadata });
+      } else {
+        journey("fail", id, { reason: stepOrReason, metadata: reason });
+      }
+    },
     abandon: function (id, reason, metadata) { journey("abandon", id, { reason: reason, metadata: metadata }); }
   };
 

@@ -101,7 +101,8 @@ export function createHooks(React, pm = client) {
         if (id.current) pm.journeys.step(id.current, step, metadata);
       }, []),
       complete: useCallback((metadata) => finish("complete", metadata), []),
-      fail: useCallback((reason, metadata) => finish("fail", reason, metadata), []),
+      // fail(step, reason, metadata) or fail(reason, metadata), as journeys.fail takes them.
+      fail: useCallback((...args) => finish("fail", ...args), []),
       abandon: useCallback((reason, metadata) => finish("abandon", reason, metadata), []),
     };
   }
