@@ -33,6 +33,7 @@ from operator import add
 from typing import Any
 
 import numpy as np
+import orjson
 from django.conf import settings as django_settings
 from django.db import (
     IntegrityError,
@@ -63,10 +64,26 @@ _ROW_DEFAULTS: dict[str, dict[str, Any]] = {
                "duration": None},
     "vital": {"session_id": "", "user_id": "", "url": "", "metadata": {}},
 }
-# The flusher lets request threads have the GIL this often (records or rows), so a
-# large batch never makes them wait for the whole of it.
-YIELD_EVERY = 500
-COPY_CHUNK_ROWS = 2000
+# The flusher runs beside request threads: holding the GIL through a whole batch
+# would make each of them wait up to the 5 ms switch interval every time it wants
+# it back. Every YIELD_AFTER_SECONDS of work it sleeps briefly, so a waiting
+# request thread takes the GIL at once (sleep(0) may hand it straight back).
+YIELD_AFTER_SECONDS = 0.001
+YIELD_SLEEP_SECONDS = 0.00005
+YIELD_CHECK_EVERY = 16  # records between two looks at the clock
+COPY_CHUNK_ROWS = 1000
+
+
+class _Yielder:
+    __slots__ = ("_since",)
+
+    def __init__(self) -> None:
+        self._since = time.perf_counter()
+
+    def __call__(self) -> None:
+        if time.perf_counter() - self._since >= YIELD_AFTER_SECONDS:
+            time.sleep(YIELD_SLEEP_SECONDS)
+            self._since = time.perf_counter()
 
 SeriesKey = tuple[str, str, str, int]
 
@@ -219,6 +236,7 @@ def expand_records(records: Iterable[Any]) -> tuple[Sink, list[Any], int]:
     failures = 0
     from perfmonitor.capture.records import expand_standalone
 
+    let_requests_in = _Yielder()
     for n, record in enumerate(records, 1):
         try:
             if type(record) is tuple:  # a query outside requests, as the hook pushes it
@@ -229,8 +247,8 @@ def expand_records(records: Iterable[Any]) -> tuple[Sink, list[Any], int]:
             failures += 1
         else:
             good.append(record)
-        if not n % YIELD_EVERY:
-            time.sleep(0)  # let request threads in
+        if not n % YIELD_CHECK_EVERY:
+            let_requests_in()
     return sink, good, failures
 
 
@@ -291,18 +309,13 @@ def _clean_row(model_key: str, row: dict[str, Any]) -> dict[str, Any]:
 
 _NULL = "\\N"
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-try:
-    from json.encoder import c_make_encoder, encode_basestring_ascii
+# NaN and Infinity become null, as the cleaning made them; the types JSON has no form
+# for go through str() as with json.dumps(default=str) (floats of other types stay numbers).
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
-    # One C encoder for every value (json.dumps builds one per call); NaN and
-    # Infinity raise instead of being written, so they take the cleaning path.
-    _encode_chunks = c_make_encoder(None, str, encode_basestring_ascii, None, ":", ",",
-                                    False, False, False)
 
-    def _encode(value: Any) -> str:
-        return "".join(_encode_chunks(value, 0))
-except (ImportError, TypeError):  # no C accelerator: the pure-Python encoder
-    _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=str).encode
+def _json_default(value: Any) -> Any:
+    return float(value) if isinstance(value, float) else str(value)
 
 
 def _copy_text(value: Any, limit: int | None) -> str:
@@ -328,12 +341,17 @@ def _copy_number(value: Any) -> str:
 
 
 def _copy_json(value: Any) -> str:
-    """A JSON column's COPY field: encoded once; NUL and NaN make it take the cleaning path."""
+    """A JSON column's COPY field: encoded once, and cleaned only when its text has a NUL.
+
+    orjson writes what the cleaning would have made of NaN and Infinity (null); what
+    it refuses (keys that are not strings...) takes the cleaning path with the
+    standard library, which stores them as before.
+    """
     if value is None:
         return _NULL
     try:
-        text = _encode(value)
-    except (ValueError, TypeError):  # NaN / Infinity, or keys JSON cannot take
+        text = orjson.dumps(value, default=_json_default, option=_ORJSON_OPTIONS).decode()
+    except TypeError:  # keys that are not strings, integers beyond 64 bits, deep nesting
         text = json.dumps(_clean_json(value), default=str)
     else:
         if "\\u0000" in text:
@@ -415,13 +433,14 @@ def _copy_lines(model_key: str, items: list[tuple[float, dict[str, Any]]], stamp
     """COPY text of the raw rows, in chunks of COPY_CHUNK_ROWS lines."""
     ids = uuid7_hex_many([int(ts * 1000) for ts, _ in items])
     line = _LINES[model_key]
+    let_requests_in = _Yielder()
     chunks = []
     for start in range(0, len(items), COPY_CHUNK_ROWS):
         end = start + COPY_CHUNK_ROWS
         chunks.append("".join([line(fields, uid, stamps(ts), created)
                                for (ts, fields), uid in zip(items[start:end], ids[start:end],
                                                             strict=True)]))
-        time.sleep(0)  # let request threads in between chunks
+        let_requests_in()
     return chunks
 
 
