@@ -1,18 +1,23 @@
 """Collect benchmark: browser events per second accepted and written to PostgreSQL.
 
-    .venv/bin/python -m benchmarks.collect.run [--seconds 15] [--rounds 3] [--profile]
+    flock /tmp/perfmonitor-bench.lock .venv/bin/python -m benchmarks.collect.run \
+        [--seconds 15] [--rounds 3] [--servers gunicorn,granian] [--profile]
 
-Three measurements, each over several rounds (medians reported):
+Measurements, each over several rounds (medians reported):
 
-1. End to end: gunicorn (2 workers) serving the collect API on 127.0.0.1, wrk posting
-   50-event batches over keep-alive connections; each worker's flusher thread writes
-   to PostgreSQL (COPY). "accepted" counts events acknowledged with 202 during the
-   load; "written" counts events in PostgreSQL (from the rollups, so that sampled-away
-   detail rows do not hide events) divided by the time until the last one landed.
-   CPU seconds per process group say where the machine's time went.
-2. Flusher alone, in this process: the same events as records, expanded and written
+1. End to end, per WSGI server: the collect API on 127.0.0.1 (gunicorn gthread and/or
+   granian, ``--workers`` x ``--threads``), wrk posting 50-event batches over keep-alive
+   connections; each worker's flusher thread writes to PostgreSQL (COPY); the throttle
+   counts in Redis. "accepted" counts events acknowledged with 202 during the load;
+   "written" counts events in PostgreSQL (from the rollups, so that sampled-away detail
+   rows do not hide events) divided by the time until the last one landed. CPU seconds
+   per process group (server threads split into flusher and HTTP + request path,
+   PostgreSQL backends of the benchmark database, Redis, wrk) say where the time went.
+2. Baseline over HTTP: the same server and wrk posting to a plain view that parses the
+   batch and bulk_creates one row per event in the request (``baseline.py``).
+3. Flusher alone, in this process: the same events as records, expanded and written
    (raw rows + rollups) by ``flush_now``.
-3. Baseline: the same raw rows written with a plain ``bulk_create``.
+4. Baseline in process: the same raw rows written with a plain ``bulk_create``.
 
 --profile adds cProfile tables of the request path and of the flusher.
 """
@@ -85,25 +90,47 @@ def stored_rows() -> int:
 
 def stored_events() -> int:
     """Events written, counted in the rollups (each event feeds its series once; a resource
-    event feeds five), so sampled-away detail rows do not hide events."""
+    event feeds five; a vital also feeds its per-device series ``vital:<device>``, not
+    counted), so sampled-away detail rows do not hide events."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT coalesce(sum(CASE WHEN kind = 'resource' THEN count / 5.0 "
                        "ELSE count END), 0) FROM perfmonitor_metric_rollups "
-                       "WHERE kind <> 'request'")
+                       "WHERE kind <> 'request' AND kind NOT LIKE 'vital:%%'")
         return int(cursor.fetchone()[0])
 
 
 # -- CPU accounting from /proc -----------------------------------------------------------------
-def _stat(pid: int) -> tuple[str, int, float] | None:
+def _stat(pid: int, task: int | None = None) -> tuple[str, int, float] | None:
+    path = f"/proc/{pid}/task/{task}/stat" if task is not None else f"/proc/{pid}/stat"
     try:
-        data = Path(f"/proc/{pid}/stat").read_text()
+        data = Path(path).read_text()
     except OSError:
         return None
     comm = data[data.index("(") + 1:data.rindex(")")]
     fields = data[data.rindex(")") + 2:].split()
     return comm, int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def _server_cpu(pids: set[int]) -> tuple[float, float]:
+    """(flusher threads, everything else) CPU seconds of the server's processes: the
+    flusher thread is named perfmonitor-flusher (comm keeps 15 characters)."""
+    flusher = other = 0.0
+    for pid in pids:
+        try:
+            tasks = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+        except OSError:
+            continue
+        for task in tasks:
+            stat = _stat(pid, task)
+            if stat is None:
+                continue
+            if stat[0].startswith("perfmonitor-flu"):
+                flusher += stat[2]
+            else:
+                other += stat[2]
+    return flusher, other
 
 
 def _cmdline(pid: int) -> str:
@@ -113,19 +140,27 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def cpu_by_group(gunicorn_pid: int, database: str) -> dict[str, float]:
-    """CPU seconds so far of the server, of PostgreSQL backends serving the benchmark's
-    database (other databases' backends belong to other work), and of wrk."""
-    groups = {"gunicorn": 0.0, "postgres": 0.0, "wrk": 0.0}
+def cpu_by_group(server_pid: int, database: str) -> dict[str, float]:
+    """CPU seconds so far of the server (its flusher threads apart), of PostgreSQL backends
+    serving the benchmark's database (other databases' backends belong to other work), of
+    Redis (shared with other work on the machine: an upper bound) and of wrk."""
+    groups = {"server": 0.0, "flusher": 0.0, "postgres": 0.0, "redis": 0.0, "wrk": 0.0}
     stats = {int(p): _stat(int(p)) for p in os.listdir("/proc") if p.isdigit()}
+    server = {server_pid}
+    grew = True
+    while grew:  # the server's process tree (granian's workers are grandchildren)
+        more = {pid for pid, st in stats.items() if st and st[1] in server} - server
+        grew = bool(more)
+        server |= more
+    groups["flusher"], groups["server"] = _server_cpu(server)
     for pid, stat in stats.items():
-        if stat is None:
+        if stat is None or pid in server:
             continue
-        comm, ppid, cpu = stat
-        if pid == gunicorn_pid or ppid == gunicorn_pid:
-            groups["gunicorn"] += cpu
-        elif comm.startswith("postgres") and f" {database} " in _cmdline(pid):
+        comm, _, cpu = stat
+        if comm.startswith("postgres") and f" {database} " in _cmdline(pid):
             groups["postgres"] += cpu
+        elif comm.startswith("redis-server"):
+            groups["redis"] += cpu
         elif comm == "wrk":
             groups["wrk"] += cpu
     return groups
@@ -144,12 +179,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(port: int, workers: int, threads: int) -> subprocess.Popen[bytes]:
+def server_command(server: str, port: int, workers: int, threads: int) -> list[str]:
+    """Production-style settings of each server (no access log, keep-alive on)."""
+    if server == "granian":
+        # Rust HTTP front (hyper) calling the WSGI app in `threads` blocking threads.
+        return [str(Path(sys.executable).parent / "granian"), "--interface", "wsgi",
+                "benchmarks.collect.wsgi:application", "--host", "127.0.0.1",
+                "--port", str(port), "--workers", str(workers), "--blocking-threads",
+                str(threads), "--runtime-threads", "1", "--no-ws", "--log-level", "warning"]
+    # gthread: the gunicorn worker that keeps connections alive (sync closes each one).
+    return [sys.executable, "-m", "gunicorn", "benchmarks.collect.wsgi:application",
+            "-b", f"127.0.0.1:{port}", "-w", str(workers), "--log-level", "warning",
+            "--worker-class", "gthread", "--threads", str(threads), "--keep-alive", "30"]
+
+
+def start_server(server_name: str, port: int, workers: int,
+                 threads: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "BENCH_BACKGROUND_FLUSH": "1", "PYTHONPATH": str(ROOT),
            "BENCH_SAMPLE_RATE": str(SAMPLE_RATE[0])}
-    command = [sys.executable, "-m", "gunicorn", "benchmarks.collect.wsgi:application",
-               "-b", f"127.0.0.1:{port}", "-w", str(workers), "--log-level", "warning",
-               "--worker-class", "gthread", "--threads", str(threads), "--keep-alive", "30"]
+    command = server_command(server_name, port, workers, threads)
     server = subprocess.Popen(command, cwd=ROOT, env=env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -162,23 +210,27 @@ def start_server(port: int, workers: int, threads: int) -> subprocess.Popen[byte
     raise SystemExit("gunicorn did not start")
 
 
-def warm_up(port: int, template: str) -> None:
+COLLECT_PATH = "/perfmonitor/api/v1/collect"
+BASELINE_PATH = "/baseline/collect"
+
+
+def warm_up(port: int, template: str, path: str) -> None:
     import http.client
 
-    for i in range(20):
+    for i in range(40):  # every worker process and thread sees a few requests
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("POST", "/perfmonitor/api/v1/collect",
-                     template.replace("__SESSION__", f"warm{i}"),
+        conn.request("POST", path, template.replace("__SESSION__", f"warm{i}"),
                      {"Content-Type": "text/plain"})
         assert conn.getresponse().status == 202
         conn.close()
 
 
-def run_wrk(port: int, seconds: int, connections: int, template_path: Path) -> dict[str, Any]:
+def run_wrk(port: int, seconds: int, connections: int, template_path: Path,
+            path: str) -> dict[str, Any]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk is reaped by run(): counted
     done = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
-         "-s", str(HERE / "post.lua"), f"http://127.0.0.1:{port}/perfmonitor/api/v1/collect",
+        ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+         "-s", str(HERE / "post.lua"), f"http://127.0.0.1:{port}{path}",
          "--", str(template_path)],
         capture_output=True, text=True, timeout=seconds + 60, check=False)
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
@@ -190,27 +242,31 @@ def run_wrk(port: int, seconds: int, connections: int, template_path: Path) -> d
     return result
 
 
-def end_to_end(args: argparse.Namespace, template: str, template_path: Path) -> dict[str, float]:
+def end_to_end(args: argparse.Namespace, template: str, template_path: Path, server_name: str,
+               plain: bool = False) -> dict[str, float]:
+    """One round; ``plain``: the bulk_create view instead of the collect API."""
     port = free_port()
     truncate()
-    server = start_server(port, args.workers, args.threads)
+    server = start_server(server_name, port, args.workers, args.threads)
+    path = BASELINE_PATH if plain else COLLECT_PATH
+    count = (lambda: stored_rows()) if plain else stored_events
     try:
-        warm_up(port, template)
+        warm_up(port, template, path)
         time.sleep(2)  # the warm-up rows are flushed...
-        baseline_rows = stored_events()  # ...and not counted
+        baseline_rows = count()  # ...and not counted
         from django.conf import settings
 
         database = settings.DATABASES["default"]["NAME"]
         cpu_before, machine_before = cpu_by_group(server.pid, database), machine_cpu()
         started = time.monotonic()
-        result = run_wrk(port, args.seconds, args.connections, template_path)
+        result = run_wrk(port, args.seconds, args.connections, template_path, path)
         load_seconds = result["duration_us"] / 1e6
         accepted = (result["requests"] - result["status_errors"]) * EVENTS_PER_BATCH
         # Wait for the flushers: rows stop growing once the buffers are drained.
         last_rows, last_change = -1, time.monotonic()
         # (A flush of tens of thousands of rows is one COPY transaction: allow long gaps.)
         while time.monotonic() - last_change < 20 and time.monotonic() - started < 600:
-            rows = stored_events() - baseline_rows
+            rows = count() - baseline_rows
             if rows != last_rows:
                 last_rows, last_change = rows, time.monotonic()
             if rows >= accepted:
@@ -224,6 +280,7 @@ def end_to_end(args: argparse.Namespace, template: str, template_path: Path) -> 
     window = max(written_at, load_seconds)
     spent = {k: cpu_after[k] - cpu_before[k] for k in cpu_after}
     spent["wrk"] = result["cpu_s"]  # gone from /proc by now; measured by rusage
+    events = max(last_rows, 1)
     return {
         "accepted_per_s": accepted / load_seconds,
         "written_per_s": last_rows / window,
@@ -237,9 +294,8 @@ def end_to_end(args: argparse.Namespace, template: str, template_path: Path) -> 
         **{f"cpu_{k}": v / window for k, v in spent.items()},
         "cpu_machine": (machine_after - machine_before) / window,
         # CPU microseconds per event written: independent of what else runs on the machine.
-        "us_gunicorn": spent["gunicorn"] / max(last_rows, 1) * 1e6,
-        "us_postgres": spent["postgres"] / max(last_rows, 1) * 1e6,
-        "us_wrk": spent["wrk"] / max(last_rows, 1) * 1e6,
+        **{f"us_{k}": v / events * 1e6 for k, v in spent.items()},
+        "us_total": sum(v for k, v in spent.items() if k != "wrk") / events * 1e6,
     }
 
 
@@ -334,21 +390,57 @@ def median(rows: list[dict[str, float]], key: str) -> float:
     return statistics.median(r[key] for r in rows)
 
 
+def e2e_lines(label: str, rows: list[dict[str, float]], baseline: float | None,
+              plain: bool = False) -> list[str]:
+    accepted, written = median(rows, "accepted_per_s"), median(rows, "written_per_s")
+    ratio = (lambda v: f"{v / baseline:.2f}") if baseline else (lambda v: "1.00")
+    what = "rows in PostgreSQL" if plain else "events in PostgreSQL (rows + rollups)"
+    return [
+        f"| {label}: HTTP accepted | {accepted:,.0f} | {ratio(accepted)} |",
+        f"| {label}: end to end, posted -> {what} | {written:,.0f} | {ratio(written)} |",
+    ]
+
+
+def cpu_lines(label: str, rows: list[dict[str, float]]) -> list[str]:
+    parts = ", ".join(f"{name} {median(rows, 'us_' + key):.1f}" for key, name in (
+        ("server", "server HTTP + request path"), ("flusher", "flusher"),
+        ("postgres", "postgres"), ("redis", "redis"), ("wrk", "wrk (load generator)")))
+    total = median(rows, "us_total")
+    cores = os.cpu_count() or 1
+    with_wrk = cores * 1e6 / (total + median(rows, "us_wrk"))
+    lost = sum(r["lost"] for r in rows)
+    return [
+        f"- {label}: CPU us per event written: {parts}; total without wrk {total:.1f} us "
+        f"-> {cores} idle cores: ~{cores * 1e6 / total:,.0f} events/s "
+        f"(with wrk on the same cores: ~{with_wrk:,.0f})",
+        f"  latency p50 {median(rows, 'p50_ms'):.1f} ms, p99 {median(rows, 'p99_ms'):.1f} ms; "
+        f"non-2xx {sum(r['non_2xx'] for r in rows):.0f}, socket errors "
+        f"{sum(r['socket_errors'] for r in rows):.0f}, events lost {lost:.0f}; "
+        f"drain after load {median(rows, 'drain_s'):.1f} s; whole machine busy "
+        f"{median(rows, 'cpu_machine'):.2f} of {os.cpu_count()} cores",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--servers", default="gunicorn,granian",
+                        help="comma-separated: gunicorn (gthread), granian")
+    parser.add_argument("--workers", type=int, default=2, help="processes: one per core")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--events", type=int, default=50_000, help="events per in-process round")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--no-http", action="store_true", help="in-process measurements only")
-    parser.add_argument("--sample-rate", type=float, default=1.0,
-                        help="server SAMPLE_RATE: 1.0 = a raw row per event, 0.1 = default")
+    parser.add_argument("--no-http-baseline", action="store_true",
+                        help="skip the bulk_create view over HTTP")
+    parser.add_argument("--sample-rate", type=float, default=0.1,
+                        help="server SAMPLE_RATE: 0.1 = the default, 1.0 = a raw row per event")
     args = parser.parse_args()
     SAMPLE_RATE[0] = args.sample_rate
     os.environ["BENCH_SAMPLE_RATE"] = str(args.sample_rate)
+    servers = [] if args.no_http else [s.strip() for s in args.servers.split(",") if s.strip()]
 
     django.setup()
     ensure_database()
@@ -360,13 +452,22 @@ def main() -> None:
     template_path.write_text(template)
     print(f"batch: {EVENTS_PER_BATCH} events, {len(template)} bytes; SAMPLE_RATE "
           f"{args.sample_rate} (1.0: a raw row per event); machine: {os.cpu_count()} cores; "
-          "PostgreSQL on 127.0.0.1", flush=True)
+          f"PostgreSQL on 127.0.0.1; servers {servers} with {args.workers} workers x "
+          f"{args.threads} threads; wrk {args.connections} connections", flush=True)
 
-    e2e = []
-    for n in range(0 if args.no_http else args.rounds):
-        e2e.append(end_to_end(args, template, template_path))
-        print(f"  end-to-end round {n + 1}: " + ", ".join(
-            f"{k}={v:,.1f}" for k, v in e2e[-1].items()), flush=True)
+    # Rounds interleave the configurations, so that a burst of other work on the machine
+    # does not land on one of them only.
+    e2e: dict[str, list[dict[str, float]]] = {}
+    configs = [(name, False) for name in servers]
+    if servers and not args.no_http_baseline:
+        configs.append((servers[0], True))
+    for n in range(args.rounds):
+        for name, plain in configs:
+            label = f"{name} bulk_create view" if plain else name
+            row = end_to_end(args, template, template_path, name, plain)
+            e2e.setdefault(label, []).append(row)
+            print(f"  round {n + 1} {label}: " + ", ".join(
+                f"{k}={v:,.1f}" for k, v in row.items()), flush=True)
     flush_rates = [flusher_rate(args.events) for _ in range(args.rounds)]
     bulk_rates = [bulk_create_rate(args.events) for _ in range(args.rounds)]
 
@@ -376,37 +477,30 @@ def main() -> None:
         "",
         f"| measurement ({args.rounds} rounds, median) | events/s | vs bulk_create |",
         "|---|---:|---:|",
-        f"| plain bulk_create of the same raw rows (baseline) | {baseline:,.0f} | 1.00 |",
-        f"| flusher in-process: expand + COPY rows + rollups | {flushed:,.0f} | "
+        f"| in process: plain bulk_create of the same raw rows (baseline) | {baseline:,.0f} "
+        "| 1.00 |",
+        f"| in process: flusher, expand + COPY rows + rollups | {flushed:,.0f} | "
         f"{flushed / baseline:.2f} |",
     ]
+    plain_label = next((label for label in e2e if "bulk_create" in label), None)
+    http_baseline = median(e2e[plain_label], "written_per_s") if plain_label else None
+    if plain_label:
+        lines += e2e_lines(f"{plain_label} (baseline over HTTP)", e2e[plain_label], None,
+                           plain=True)
+    for label, rows in e2e.items():
+        if label != plain_label:
+            lines += e2e_lines(f"{label} {args.workers}x{args.threads}", rows, http_baseline)
+    if http_baseline:
+        lines.append("")
+        lines.append("(HTTP rows compare with the bulk_create view over HTTP; in-process rows "
+                     "with the in-process bulk_create.)")
     if e2e:
-        accepted, written = median(e2e, "accepted_per_s"), median(e2e, "written_per_s")
-        lines += [
-            f"| HTTP accepted (gunicorn {args.workers}x{args.threads} gthread, wrk "
-            f"{args.connections} conns) | {accepted:,.0f} | {accepted / baseline:.2f} |",
-            f"| end to end: posted -> rows in PostgreSQL | {written:,.0f} | "
-            f"{written / baseline:.2f} |",
-            "",
-            f"request latency p50 {median(e2e, 'p50_ms'):.1f} ms, p99 "
-            f"{median(e2e, 'p99_ms'):.1f} ms; non-2xx {sum(r['non_2xx'] for r in e2e):.0f}, "
-            f"socket errors {sum(r['socket_errors'] for r in e2e):.0f}, events lost "
-            f"{sum(r['lost'] for r in e2e):.0f}; drain after load {median(e2e, 'drain_s'):.1f} s",
-            f"CPU cores busy until the last row landed: gunicorn {median(e2e, 'cpu_gunicorn'):.2f}"
-            f", postgres {median(e2e, 'cpu_postgres'):.2f}, wrk {median(e2e, 'cpu_wrk'):.2f}, "
-            f"whole machine {median(e2e, 'cpu_machine'):.2f} of {os.cpu_count()}",
-        ]
-        per_event = median(e2e, "us_gunicorn") + median(e2e, "us_postgres")
-        lines += [
-            f"CPU per event written: gunicorn {median(e2e, 'us_gunicorn'):.0f} us (HTTP, "
-            f"validation, flusher), postgres {median(e2e, 'us_postgres'):.0f} us, wrk "
-            f"{median(e2e, 'us_wrk'):.0f} us",
-            f"projection: at {per_event:.0f} us of CPU per event, {os.cpu_count()} cores with "
-            f"nothing else running take about {os.cpu_count() * 1e6 / per_event:,.0f} events/s "
-            "end to end",
-        ]
+        lines += ["", "CPU per event (medians):"]
+        for label, rows in e2e.items():
+            lines += cpu_lines(label, rows)
     load = os.getloadavg()[0]
-    lines.append(f"load average at the end: {load:.1f} (other work on the machine skews all rows)")
+    lines.append(f"load average at the end: {load:.1f} (other work on the machine skews the "
+                 "rates; CPU per event does not depend on it)")
     report = "\n".join(lines)
     if args.profile:
         request_prof, flush_prof = cProfile.Profile(), cProfile.Profile()

@@ -1,4 +1,8 @@
-"""Settings of the collect benchmark: PostgreSQL, the collect API and nothing else in the way."""
+"""Settings of the collect benchmark: PostgreSQL, the collect API and nothing else in the way.
+
+The throttle counts in a Redis cache, as in a deployment with several web processes
+(``BENCH_CACHE=locmem`` for the per-process cache).
+"""
 
 import os
 
@@ -12,6 +16,7 @@ ROOT_URLCONF = "benchmarks.collect.urls"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 DATABASES = {"default": dj_database_url.parse(os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/perfmonitor_bench_collect"))}
+DATABASES["default"]["CONN_MAX_AGE"] = None  # the baseline view keeps its connection too
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
@@ -24,7 +29,12 @@ MIDDLEWARE = [
     "perfmonitor.capture.middleware.PerformanceMiddleware",
     "django.middleware.common.CommonMiddleware",
 ]
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if os.environ.get("BENCH_CACHE", "redis") == "redis":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/3",
+                          "KEY_PREFIX": "perfmonitor-bench-collect"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
 TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]
 STATIC_URL = "/static/"

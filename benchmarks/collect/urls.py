@@ -1,3 +1,8 @@
 from django.urls import include, path
 
-urlpatterns = [path("perfmonitor/", include("perfmonitor.urls"))]
+from benchmarks.collect import baseline
+
+urlpatterns = [
+    path("perfmonitor/", include("perfmonitor.urls")),
+    path("baseline/collect", baseline.collect),
+]
