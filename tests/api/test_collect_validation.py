@@ -261,3 +261,25 @@ def test_a_cors_preflight_is_answered(client):
 
 def test_other_methods_get_405_not_500(client):
     assert client.get(COLLECT_URL).status_code == 405
+
+
+def test_the_throttle_counts_across_web_processes(client, settings, monkeypatch):
+    # Each web process keeps its own unsent steps; the count they share is the cache's.
+    # Two processes are played here by swapping the per-process table.
+    from perfmonitor.api import collect
+
+    settings.PERFMONITOR = {**settings.PERFMONITOR, "COLLECT_THROTTLE_RATE": "100/min"}
+    process_a, process_b = {}, {}
+
+    def sent_until_refused(table, most):
+        monkeypatch.setattr(collect, "_local_counts", table)
+        for sent in range(most):
+            if post(client, batch(vital()), REMOTE_ADDR="203.0.113.9").status_code == 429:
+                return sent
+        return most
+
+    assert sent_until_refused(process_a, 60) == 60
+    assert sent_until_refused(process_b, 100) == 40  # 60 + 40: the limit, shared
+    # The first process learns it at its next step (a tenth of the limit): less than a
+    # step more gets through there.
+    assert sent_until_refused(process_a, 20) == 9
