@@ -34,12 +34,26 @@ UNRESOLVED_ROUTE = "<unresolved>"
 CLIENT_CLOSED_REQUEST = 499  # the client went away before the response (nginx's code)
 
 
+# IGNORE_PATHS as the tuple str.startswith takes, rebuilt when the setting changes
+# (a reload gives a new list object).
+_ignore_prefixes: list[Any] = [None, ()]
+
+
+def _ignored_prefixes() -> tuple[str, ...]:
+    source = settings.IGNORE_PATHS
+    cache = _ignore_prefixes
+    if cache[0] is not source:
+        cache[1] = tuple(source)
+        cache[0] = source
+    return cache[1]
+
+
 def _begin(request: HttpRequest) -> CaptureContext | None:
     """A context for this request, or None when it is not captured."""
     try:
         if not settings.ENABLED:
             return None
-        if request.path.startswith(tuple(settings.IGNORE_PATHS)):
+        if request.path.startswith(_ignored_prefixes()):
             return None
         return CaptureContext(settings.MAX_QUERIES_TRACKED_PER_REQUEST)
     except Exception as exc:
@@ -49,29 +63,55 @@ def _begin(request: HttpRequest) -> CaptureContext | None:
 
 def _ignored(request: HttpRequest) -> bool:
     try:
-        return bool(settings.ENABLED and request.path.startswith(tuple(settings.IGNORE_PATHS)))
+        return bool(settings.ENABLED and request.path.startswith(_ignored_prefixes()))
     except Exception:
         return False
+
+
+# (route pattern, view function) -> (route template, ignored view). A site has a
+# bounded set of both; caching spares every request the string work and the
+# AttributeErrors that probing a plain function for ``cls`` / ``view_class`` raises.
+MAX_ROUTE_CACHE = 2000
+_route_cache: dict[tuple[str, Any], tuple[str, bool]] = {}
+
+
+def _route_template(pattern: str) -> str:
+    route = pattern
+    if route.startswith("^") or route.endswith("$"):  # re_path: keep the pattern, not anchors
+        route = route.removeprefix("^").removesuffix("$").removesuffix(r"\Z")
+    return route if route.startswith("/") else "/" + route
+
+
+def _ignored_view(func: Any) -> bool:
+    return bool(getattr(func, "perfmonitor_ignore", False) or
+                getattr(getattr(func, "cls", None), "perfmonitor_ignore", False) or
+                getattr(getattr(func, "view_class", None), "perfmonitor_ignore", False))
 
 
 def _route_and_view(request: HttpRequest) -> tuple[str, str, str, bool]:
     match = getattr(request, "resolver_match", None)
     if match is None:
         return UNRESOLVED_ROUTE, "", "", False
-    route = match.route or ""
-    if route.startswith("^") or route.endswith("$"):  # re_path: keep the pattern, not anchors
-        route = route.removeprefix("^").removesuffix("$").removesuffix(r"\Z")
-    route = route if route.startswith("/") else "/" + route
+    pattern = match.route or ""
     func = match.func
-    skip = bool(getattr(func, "perfmonitor_ignore", False) or
-                getattr(getattr(func, "cls", None), "perfmonitor_ignore", False) or
-                getattr(getattr(func, "view_class", None), "perfmonitor_ignore", False))
-    return route, match._func_path, match.view_name or "", skip
+    try:
+        key = (pattern, func)
+        cached = _route_cache.get(key)
+    except TypeError:  # an unhashable view callable: no caching
+        key, cached = None, None
+    if cached is None:
+        cached = (_route_template(pattern), _ignored_view(func))
+        if key is not None:
+            if len(_route_cache) >= MAX_ROUTE_CACHE:
+                _route_cache.clear()
+            _route_cache[key] = cached
+    return cached[0], match._func_path, match.view_name or "", cached[1]
 
 
 def _user_id(request: HttpRequest) -> str:
     # Only a user the host already loaded: touching request.user would run a query.
-    user = getattr(request, "_cached_user", None)
+    # Read from __dict__: a missing attribute would raise (and cost) an AttributeError.
+    user = request.__dict__.get("_cached_user")
     if user is None or not getattr(user, "is_authenticated", False):
         return ""
     return str(user.pk)

@@ -25,8 +25,8 @@ series.
 from __future__ import annotations
 
 import random
-from collections import Counter
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from perfmonitor.capture.context import OTHER_SQL
@@ -60,6 +60,24 @@ class Measurement:
             sink.row(self.row_model, self.ts, self.row)
 
 
+# The flusher expands records while the process serves requests, and holding the
+# GIL for a whole batch would stall them (up to the 5 ms switch interval each
+# time). Every YIELD_EVERY_SECONDS of expanding, it sleeps briefly so a waiting
+# request thread takes the GIL at once; sleep(0) may hand it straight back.
+YIELD_EVERY_SECONDS = 0.001
+YIELD_SLEEP_SECONDS = 0.00005
+_perf = time.perf_counter
+_last_yield = [0.0]
+
+
+def yield_to_requests() -> None:
+    """Let request threads run if this thread has held the GIL for a while."""
+    now = _perf()
+    if now - _last_yield[0] >= YIELD_EVERY_SECONDS:
+        time.sleep(YIELD_SLEEP_SECONDS)
+        _last_yield[0] = _perf()
+
+
 Queries = list[tuple[str, float, bool]]
 Overflow = dict[str, list[float]]
 
@@ -76,58 +94,93 @@ def query_totals(queries: Queries, overflow: Overflow) -> tuple[int, float]:
     return count, total
 
 
-QueryStats = tuple[Counter[str], dict[str, float], dict[str, str], list[tuple[str, float]]]
+class QueryStats(NamedTuple):
+    """Per-fingerprint figures of one request's (or task's) queries, for detail rows."""
+
+    counts: dict[str, int]
+    totals: dict[str, float]
+    sqls: dict[str, str]
+    slow: list[tuple[str, float]]
 
 
 def _query_rollups(sink: Sink, queries: Queries, overflow: Overflow, dimension: str,
-                   ts: float) -> QueryStats:
-    """Feed every query into its fingerprint's rollup; return per-fingerprint stats."""
-    counts: Counter[str] = Counter()
-    totals: dict[str, float] = {}
-    sqls: dict[str, str] = {}
-    slow: list[tuple[str, float]] = []
+                   ts: float) -> QueryStats | None:
+    """Feed every query into its fingerprint's rollup.
+
+    Returns the per-fingerprint stats when the queries may need detail rows (a slow
+    query, or a fingerprint repeated N_PLUS_ONE_THRESHOLD times), else None: most
+    requests need neither, and skip building them.
+    """
+    measure = sink.measure
+    fingerprint = sink.fingerprint
     slow_ms = settings.SLOW_QUERY_MS
+    if not overflow and len(queries) < settings.N_PLUS_ONE_THRESHOLD:
+        # Too few queries for an N+1: only a slow one needs the stats.
+        any_slow = False
+        for sql, ms, failed in queries:
+            measure("query", fingerprint(sql)[0], dimension, ms, failed, ts)
+            if ms >= slow_ms:
+                any_slow = True
+        return _query_stats(sink, queries, {}, slow_ms) if any_slow else None
     for sql, ms, failed in queries:
-        fp, normalized = sink.fingerprint(sql)
-        counts[fp] += 1
-        totals[fp] = totals.get(fp, 0.0) + ms
-        sqls[fp] = normalized
-        sink.measure("query", fp, dimension, ms, failed, ts)
-        if ms >= slow_ms:
-            slow.append((fp, ms))
+        measure("query", fingerprint(sql)[0], dimension, ms, failed, ts)
     for sql, slot in overflow.items():
         if sql == OTHER_SQL:
             continue
         n, total = int(slot[0]), slot[1]
         failures = int(slot[2]) if len(slot) > 2 else 0
-        fp, normalized = sink.fingerprint(sql)
-        counts[fp] += n
-        totals[fp] = totals.get(fp, 0.0) + total
-        sqls[fp] = normalized
+        fp = fingerprint(sql)[0]
         # Past the cap only sums are kept: the mean stands for each query.
-        sink.measure("query", fp, dimension, total / n, False, ts, weight=n - failures)
+        if n > failures:
+            measure("query", fp, dimension, total / n, False, ts, weight=n - failures)
         if failures:
-            sink.measure("query", fp, dimension, total / n, True, ts, weight=failures)
-    return counts, totals, sqls, slow
+            measure("query", fp, dimension, total / n, True, ts, weight=failures)
+    stats = _query_stats(sink, queries, overflow, slow_ms)
+    if stats.slow or max(stats.counts.values(), default=0) >= settings.N_PLUS_ONE_THRESHOLD:
+        return stats
+    return None
 
 
-def _n_plus_one(counts: Counter[str], totals: dict[str, float], sqls: dict[str, str],
-                ) -> list[dict[str, Any]]:
+def _query_stats(sink: Sink, queries: Queries, overflow: Overflow, slow_ms: float,
+                 ) -> QueryStats:
+    fingerprint = sink.fingerprint  # cached: a dict lookup per query
+    counts: dict[str, int] = {}
+    totals: dict[str, float] = {}
+    sqls: dict[str, str] = {}
+    slow: list[tuple[str, float]] = []
+    for sql, ms, _failed in queries:
+        fp, normalized = fingerprint(sql)
+        counts[fp] = counts.get(fp, 0) + 1
+        totals[fp] = totals.get(fp, 0.0) + ms
+        sqls[fp] = normalized
+        if ms >= slow_ms:
+            slow.append((fp, ms))
+    for sql, slot in overflow.items():
+        if sql == OTHER_SQL:
+            continue
+        fp, normalized = fingerprint(sql)
+        counts[fp] = counts.get(fp, 0) + int(slot[0])
+        totals[fp] = totals.get(fp, 0.0) + slot[1]
+        sqls[fp] = normalized
+    return QueryStats(counts, totals, sqls, slow)
+
+
+def _n_plus_one(stats: QueryStats) -> list[dict[str, Any]]:
     threshold = settings.N_PLUS_ONE_THRESHOLD
-    return [
-        {"fingerprint": fp, "sql": sqls[fp], "count": n, "total_ms": round(totals[fp], 3)}
-        for fp, n in counts.most_common()
-        if n >= threshold and not sqls[fp].upper().startswith(_NOT_N_PLUS_ONE)
-    ]
+    sqls, totals = stats.sqls, stats.totals
+    hot = [(fp, n) for fp, n in stats.counts.items()
+           if n >= threshold and not sqls[fp].upper().startswith(_NOT_N_PLUS_ONE)]
+    hot.sort(key=lambda item: item[1], reverse=True)  # stable: ties keep first-seen order
+    return [{"fingerprint": fp, "sql": sqls[fp], "count": n, "total_ms": round(totals[fp], 3)}
+            for fp, n in hot]
 
 
-def _query_detail_rows(sink: Sink, *, counts: Counter[str], totals: dict[str, float],
-                       sqls: dict[str, str], slow: list[tuple[str, float]], origin: str,
-                       url: str, ts: float, user_id: str = "") -> list[dict[str, Any]]:
+def _query_detail_rows(sink: Sink, stats: QueryStats, *, origin: str, url: str, ts: float,
+                       user_id: str = "") -> list[dict[str, Any]]:
     """Raw rows for N+1 hot spots, then slow queries, at most
     MAX_QUERY_DETAILS_PER_REQUEST per request. Returns the N+1 hot spots."""
     cap = settings.MAX_QUERY_DETAILS_PER_REQUEST
-    n_plus_one = _n_plus_one(counts, totals, sqls)
+    n_plus_one = _n_plus_one(stats)
     flagged = {item["fingerprint"] for item in n_plus_one}
     rows = 0
     for item in n_plus_one:
@@ -140,14 +193,14 @@ def _query_detail_rows(sink: Sink, *, counts: Counter[str], totals: dict[str, fl
                          "count": item["count"], "slow": False},
         })
         rows += 1
-    for fp, ms in sorted(slow, key=lambda s: -s[1]):
+    for fp, ms in sorted(stats.slow, key=lambda s: -s[1]):
         if rows >= cap:
             break
         sink.row("metric", ts, {
             "metric_type": "query", "metric_name": fp, "url": url, "user_id": user_id,
             "duration": round(ms, 3),
-            "metadata": {"origin": origin, "sql": sqls[fp], "n_plus_one": fp in flagged,
-                         "count": counts[fp], "slow": True},
+            "metadata": {"origin": origin, "sql": stats.sqls[fp], "n_plus_one": fp in flagged,
+                         "count": stats.counts[fp], "slow": True},
         })
         rows += 1
     return n_plus_one
@@ -173,7 +226,7 @@ class RequestRecord:
     streaming: bool = False
     ttfb_ms: float | None = None
     aborted: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] | None = None  # more metadata for the detail row
 
     @property
     def error(self) -> bool:
@@ -181,18 +234,22 @@ class RequestRecord:
         return self.status >= 500
 
     def expand(self, sink: Sink) -> None:
+        yield_to_requests()
         method = self.method if self.method in HTTP_METHODS else "OTHER"
         series = f"{method} {self.route}"
         sink.measure("request", self.route, method, self.duration_ms, self.error, self.ts)
-        url = scrub_url(self.path, self.query_string)
-        counts, totals, sqls, slow = _query_rollups(
-            sink, self.queries, self.overflow, series, self.ts)
-        n_plus_one = _query_detail_rows(
-            sink, counts=counts, totals=totals, sqls=sqls, slow=slow, origin=series,
-            url=url, ts=self.ts, user_id=self.user_id)
+        stats = _query_rollups(sink, self.queries, self.overflow, series, self.ts)
+        url = None
+        n_plus_one: list[dict[str, Any]] = []
+        if stats is not None:
+            url = scrub_url(self.path, self.query_string)
+            n_plus_one = _query_detail_rows(sink, stats, origin=series, url=url, ts=self.ts,
+                                            user_id=self.user_id)
         is_slow = self.duration_ms >= settings.SLOW_API_MS
         if not (self.error or is_slow or n_plus_one or random.random() < settings.SAMPLE_RATE):
             return
+        if url is None:
+            url = scrub_url(self.path, self.query_string)
         query_count, query_time_ms = query_totals(self.queries, self.overflow)
         cap = settings.MAX_QUERY_DETAILS_PER_REQUEST
         metadata: dict[str, Any] = {
@@ -208,7 +265,8 @@ class RequestRecord:
             metadata["streaming"] = True
             metadata["ttfb_ms"] = round(self.ttfb_ms or 0.0, 3)
             metadata["aborted"] = self.aborted
-        metadata.update(self.extra)
+        if self.extra:
+            metadata.update(self.extra)
         sink.row("metric", self.ts, {
             "metric_type": "request", "metric_name": series, "url": url,
             "user_id": self.user_id, "duration": round(self.duration_ms, 3),
@@ -233,11 +291,11 @@ class TaskRecord:
     def expand(self, sink: Sink) -> None:
         origin = f"{self.kind}:{self.name}"
         failed = bool(self.exception)
+        yield_to_requests()
         sink.measure("task", self.name, "", self.duration_ms, failed, self.ts)
-        counts, totals, sqls, slow = _query_rollups(
-            sink, self.queries, self.overflow, origin, self.ts)
-        _query_detail_rows(sink, counts=counts, totals=totals, sqls=sqls, slow=slow,
-                           origin=origin, url="", ts=self.ts)
+        stats = _query_rollups(sink, self.queries, self.overflow, origin, self.ts)
+        if stats is not None:
+            _query_detail_rows(sink, stats, origin=origin, url="", ts=self.ts)
         if failed or self.duration_ms >= settings.SLOW_API_MS \
                 or random.random() < settings.SAMPLE_RATE:
             query_count, query_time_ms = query_totals(self.queries, self.overflow)
@@ -268,8 +326,8 @@ class StandaloneQuery(NamedTuple):
 
 
 def expand_standalone(query: tuple[str, str, float, bool, float], sink: Sink) -> None:
+    yield_to_requests()
     origin, sql, ms, failed, ts = query
-    counts, totals, sqls, slow = _query_rollups(sink, [(sql, ms, failed)], {}, origin, ts)
-    if slow:
-        _query_detail_rows(sink, counts=counts, totals=totals, sqls=sqls, slow=slow,
-                           origin=origin, url="", ts=ts)
+    stats = _query_rollups(sink, [(sql, ms, failed)], {}, origin, ts)
+    if stats is not None:
+        _query_detail_rows(sink, stats, origin=origin, url="", ts=ts)
