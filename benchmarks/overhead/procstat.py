@@ -138,3 +138,34 @@ def machine_busy() -> float:
         parts = handle.readline().split()
     user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in parts[1:8])
     return (user + nice + system + irq + softirq) / TICKS
+
+
+def _sched_ns(path: str) -> int | None:
+    """``se.sum_exec_runtime`` of one task, in ns (ms with 6 decimals in the file)."""
+    try:
+        with open(path, "rb") as handle:
+            for line in handle:
+                if line.startswith(b"se.sum_exec_runtime"):
+                    ms = line.split(b":", 1)[1].strip().decode()
+                    whole, _, frac = ms.partition(".")
+                    return int(whole) * 1_000_000 + int((frac + "000000")[:6])
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None
+
+
+def task_cpu_ns(pid: int) -> int:
+    """CPU time of all live threads of a process, in ns, from ``/proc/<pid>/task/*/sched``.
+
+    Nanoseconds, where ``/proc/<pid>/stat`` counts 10 ms ticks. 0 for a gone process.
+    """
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return 0
+    total = 0
+    for tid in tids:
+        ns = _sched_ns(f"/proc/{pid}/task/{tid}/sched")
+        if ns is not None:
+            total += ns
+    return total

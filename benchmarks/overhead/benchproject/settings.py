@@ -57,6 +57,11 @@ if PROFILE == "perfmonitor":
     # (benchproject/urls.py). PERFMONITOR is left at its defaults (SAMPLE_RATE 0.1).
     INSTALLED_APPS.append("perfmonitor")
     MIDDLEWARE.insert(0, "perfmonitor.capture.middleware.PerformanceMiddleware")
+    if os.environ.get("BENCH_CALLGRIND_LIB"):
+        # Instruction count only: valgrind runs ~50x slower, so a 1 s flush would
+        # carry ~50x fewer records than at full speed. instructions.py flushes
+        # every --per-flush requests instead (benchapp/callgrind.py).
+        PERFMONITOR = {"FLUSH_INTERVAL": 3600}
 
 elif PROFILE == "django-silk":
     # silk's README: the app, SilkyMiddleware, its URLs; default configuration.

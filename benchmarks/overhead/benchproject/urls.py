@@ -1,3 +1,5 @@
+import os
+
 from benchapp import views
 from django.conf import settings
 from django.urls import include, path
@@ -14,3 +16,8 @@ elif settings.PROFILE == "django-silk":
     urlpatterns.append(path("silk/", include("silk.urls", namespace="silk")))
 elif settings.PROFILE == "django-prometheus":
     urlpatterns.append(path("", include("django_prometheus.urls")))
+
+if os.environ.get("BENCH_CALLGRIND_LIB"):  # instructions.py only: segment marks
+    from benchapp import callgrind
+
+    urlpatterns.append(path("_cg/mark/", callgrind.mark))

@@ -1,0 +1,270 @@
+"""Instruction count: what each monitor adds per request, in instructions, under callgrind.
+
+    python benchmarks/overhead/instructions.py [--profiles bare,placebo,perfmonitor]
+
+Wall-clock ratios on a shared VM drift with the host; instruction counts do not.
+For each profile and view this serves the benchmark site with one gunicorn sync
+worker under ``valgrind --tool=callgrind``, sends ``--warmup`` requests, then
+``--segments`` segments of ``--per-flush`` requests each. Every segment ends with
+``/_cg/mark/`` (benchapp/callgrind.py): the monitor writes what it buffered (its
+flush is inside the segment), then callgrind dumps and zeroes the instructions of
+all the worker's threads. Instructions per request = a segment's instructions /
+its requests. A segment also holds one control request (the mark), the same for
+every profile.
+
+PostgreSQL runs natively, outside valgrind: its side is measured as CPU time
+(``/proc/<pid>/sched``, nanoseconds) of the benchmark database's backends over
+each segment, split into the request thread's connection (the views' queries)
+and perfmonitor's writer connection (everything else).
+
+Needs gcc and the valgrind headers (``valgrind/callgrind.h``). No timing, so no
+benchmark lock; it takes a few minutes per profile and view.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from procstat import task_cpu_ns
+from servers import VIEWS, free_port, http_get
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+VENV_BIN = HERE / ".venv" / "bin"
+PROFILES = ["bare", "placebo", "perfmonitor", "django-silk", "django-prometheus", "sentry-sdk"]
+# Requests per flush: what one of the two workers serves per second (perfmonitor's
+# FLUSH_INTERVAL) at full speed, so each flush carries a production-sized batch.
+PER_FLUSH = {"one": 300, "ten": 100}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profiles", default="bare,placebo,perfmonitor")
+    parser.add_argument("--views", default="one,ten")
+    parser.add_argument("--warmup", type=int, default=60, help="unmeasured requests first")
+    parser.add_argument("--segments", type=int, default=3, help="measured segments")
+    parser.add_argument("--per-flush", type=int, default=None,
+                        help="requests per segment (default: 300 for one, 100 for ten)")
+    parser.add_argument("--prepare", action="store_true",
+                        help="recreate and seed the database first (as run.py does)")
+    parser.add_argument("--keep", action="store_true", help="keep the callgrind files")
+    parser.add_argument("--report", metavar="JSON", help="print a saved result and exit")
+    parser.add_argument("--db-host", default="127.0.0.1")
+    parser.add_argument("--db-port", default="5432")
+    parser.add_argument("--db-user", default="postgres")
+    parser.add_argument("--db-name", default="bench_overhead")
+    args = parser.parse_args()
+    args.profiles = [p.strip() for p in args.profiles.split(",") if p.strip()]
+    if "bare" not in args.profiles:
+        args.profiles.insert(0, "bare")
+    unknown = sorted(set(args.profiles) - set(PROFILES))
+    if unknown:
+        parser.error(f"unknown profiles {unknown}")
+    args.views = [v.strip() for v in args.views.split(",") if v.strip()]
+    return args
+
+
+def build_library(out_dir: Path) -> Path:
+    lib = out_dir / "libcgctl.so"
+    source = HERE / "cgctl" / "cgctl.c"
+    if not lib.exists() or lib.stat().st_mtime < source.stat().st_mtime:
+        subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", str(lib), str(source)],
+                       check=True)
+    return lib
+
+
+def backend_cpu(admin: Any, dbname: str) -> dict[int, tuple[str, int]]:
+    """Client backends of the benchmark database: pid -> (last statement, CPU ns)."""
+    rows = admin.execute(
+        "SELECT pid, query FROM pg_stat_activity "
+        "WHERE datname = %s AND backend_type = 'client backend'", (dbname,)).fetchall()
+    return {pid: (query or "", task_cpu_ns(pid)) for pid, query in rows}
+
+
+def pg_split(before: dict[int, tuple[str, int]], after: dict[int, tuple[str, int]],
+             ) -> tuple[float, float]:
+    """(ns of the views' connection, ns of every other connection) between two readings."""
+    view = other = 0
+    for pid, (query, ns) in after.items():
+        used = ns - before.get(pid, ("", 0))[1]
+        if "benchapp_" in query or "benchapp_" in before.get(pid, ("", 0))[0]:
+            view += used
+        else:
+            other += used
+    return view, other
+
+
+def get(url: str) -> None:
+    status, _ = http_get(url, timeout=600)
+    if status != 200:
+        raise RuntimeError(f"{url}: status {status}")
+
+
+def run_profile(profile: str, view: str, args: argparse.Namespace, env: dict[str, str],
+                out_dir: Path, admin: Any) -> dict[str, Any]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    prefix = out_dir / f"cg-{profile}-{view}"
+    per_flush = args.per_flush or PER_FLUSH[view]
+    cmd = ["valgrind", "--tool=callgrind", "--dump-instr=no",
+           f"--callgrind-out-file={prefix}.%p", str(VENV_BIN / "python"),
+           str(VENV_BIN / "gunicorn"), "benchproject.wsgi:application", "--workers", "1",
+           "--worker-class", "sync", "--bind", f"127.0.0.1:{port}", "--timeout", "0",
+           "--log-level", "warning", "--error-logfile", str(prefix) + ".log"]
+    proc = subprocess.Popen(cmd, cwd=HERE, env={**env, "BENCH_PROFILE": profile},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    segments: list[dict[str, Any]] = []
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"gunicorn under valgrind exited; see {prefix}.log")
+            try:
+                if http_get(base + VIEWS[view], timeout=600)[0] == 200:
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+        for _ in range(args.warmup):
+            get(base + VIEWS[view])
+        get(f"{base}/_cg/mark/?label=warmup")
+        for n in range(1, args.segments + 1):
+            pg0 = backend_cpu(admin, args.db_name)
+            t0 = time.monotonic()
+            for _ in range(per_flush):
+                get(base + VIEWS[view])
+            get(f"{base}/_cg/mark/?label=segment{n}")
+            pg_view, pg_other = pg_split(pg0, backend_cpu(admin, args.db_name))
+            segments.append({"label": f"segment{n}", "requests": per_flush,
+                             "seconds": time.monotonic() - t0,
+                             "pg_view_ns": pg_view, "pg_other_ns": pg_other})
+            print(f"  {profile:18} {view} segment {n}: {per_flush} requests in "
+                  f"{segments[-1]['seconds']:.0f} s", flush=True)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    dumps = read_dumps(prefix)
+    for seg in segments:
+        ir = dumps.get(seg["label"])
+        if ir is None:
+            raise RuntimeError(f"no callgrind dump for {seg['label']} of {profile} {view}")
+        seg["instructions"] = ir
+        seg["ir_per_request"] = ir / seg["requests"]
+        seg["pg_view_us_per_request"] = seg["pg_view_ns"] / 1000 / seg["requests"]
+        seg["pg_other_us_per_request"] = seg["pg_other_ns"] / 1000 / seg["requests"]
+    if not args.keep:
+        for path in out_dir.glob(f"cg-{profile}-{view}.*"):
+            if not path.name.endswith(".log"):
+                path.unlink()
+    return {"profile": profile, "view": view, "per_flush": per_flush, "segments": segments}
+
+
+_DESC = re.compile(r"^desc: Trigger: Client Request: (.*)$", re.M)
+_SUMMARY = re.compile(r"^summary: (\d+)$", re.M)
+
+
+def read_dumps(prefix: Path) -> dict[str, int]:
+    """label -> instructions, from the worker's client-request dumps."""
+    out: dict[str, int] = {}
+    for path in prefix.parent.glob(prefix.name + ".*"):
+        if path.name.endswith(".log"):
+            continue
+        head = path.read_text(errors="replace")[:4000]
+        label, total = _DESC.search(head), _SUMMARY.search(path.read_text(errors="replace"))
+        if label and total:
+            out[label.group(1).strip()] = int(total.group(1))
+    return out
+
+
+def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    bare = {r["view"]: r for r in results if r["profile"] == "bare"}
+    for r in results:
+        ir = [s["ir_per_request"] for s in r["segments"]]
+        pg_view = statistics.median(s["pg_view_us_per_request"] for s in r["segments"])
+        pg_other = statistics.median(s["pg_other_us_per_request"] for s in r["segments"])
+        b = bare.get(r["view"])
+        base = statistics.median(s["ir_per_request"] for s in b["segments"]) if b else None
+        rows.append({
+            "profile": r["profile"], "view": r["view"], "segments": len(ir),
+            "ir_per_request": statistics.median(ir), "ir_min": min(ir), "ir_max": max(ir),
+            "ir_ratio": statistics.median(ir) / base if base else None,
+            "ir_ratio_min": min(ir) / base if base else None,
+            "ir_ratio_max": max(ir) / base if base else None,
+            "pg_view_us_per_request": pg_view, "pg_other_us_per_request": pg_other,
+        })
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| view | profile | instructions / request | ratio to bare (segments min-max) | "
+             "PostgreSQL: views' connection µs/req | other connections µs/req |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        ratio = (f"{r['ir_ratio']:.4f} ({r['ir_ratio_min']:.4f}-{r['ir_ratio_max']:.4f})"
+                 if r["ir_ratio"] else "-")
+        lines.append(f"| {r['view']} | {r['profile']} | {r['ir_per_request'] / 1e6:.3f} M | "
+                     f"{ratio} | {r['pg_view_us_per_request']:.0f} | "
+                     f"{r['pg_other_us_per_request']:.1f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    args = parse_args()
+    if args.report:
+        result = json.loads(Path(args.report).read_text())
+        print(markdown(summarize(result["results"])))
+        return
+    if Path(sys.prefix).resolve() != (HERE / ".venv").resolve():
+        from run import ensure_venv
+
+        ensure_venv()
+        python = str(VENV_BIN / "python")
+        os.execv(python, [python, str(Path(__file__).resolve()), *sys.argv[1:]])
+    import psycopg
+
+    from run import base_env, environment, prepare_database
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out_dir = RESULTS / f"callgrind-{stamp}"
+    out_dir.mkdir(parents=True)
+    env = base_env(args)
+    env.update(BENCH_CALLGRIND_LIB=str(build_library(out_dir)), PYTHONHASHSEED="0")
+    admin = psycopg.connect(host=args.db_host, port=args.db_port, user=args.db_user,
+                            dbname="postgres", autocommit=True)
+    if args.prepare:
+        prepare_database(args, admin, env)
+    config = {k: v for k, v in vars(args).items()}
+    result: dict[str, Any] = {"config": config, "environment": environment(args),
+                              "started": stamp, "results": []}
+    out_path = RESULTS / f"instructions-{stamp}.json"
+    for view in args.views:
+        for profile in args.profiles:
+            result["results"].append(run_profile(profile, view, args, env, out_dir, admin))
+            out_path.write_text(json.dumps(result, indent=1, default=str))
+    result["summary"] = summarize(result["results"])
+    out_path.write_text(json.dumps(result, indent=1, default=str))
+    print()
+    print(markdown(result["summary"]))
+    print(f"\nresults: {out_path}")
+
+
+if __name__ == "__main__":
+    main()
