@@ -14,8 +14,9 @@ raw row), the same records go through both writers in interleaved rounds:
 
 Every column is CPU time (this thread, then the backend), not wall time: the machine
 is shared, and CPU time is what the flusher takes from the requests beside it. Medians
-over the rounds, in µs per record; total = expand + prepare + write + pg. ``legacy_writer.py`` is the writer as it was
-before the bulk path, frozen so that the comparison stays reproducible.
+over the rounds, in µs per record; total = expand + prepare + write + pg.
+``legacy_writer.py`` is the writer as it was before the bulk path, frozen so that the
+comparison stays reproducible.
 """
 
 from __future__ import annotations

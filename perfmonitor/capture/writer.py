@@ -5,24 +5,24 @@ whole batch is written in one transaction on the database the host's router
 picks for perfmonitor's models, with capture suppressed, so perfmonitor's own
 writes never show up as the host's queries.
 
-Rows are cleaned before they are written: NUL characters (PostgreSQL rejects
-them in text and JSON) are removed and strings are cut to their column's
-length, so no request can produce a batch the database refuses forever.
+Rows are cleaned before they are written (:mod:`perfmonitor.capture.rows`):
+NUL characters (PostgreSQL rejects them in text and JSON) are removed and
+strings are cut to their column's length, so no request can produce a batch
+the database refuses forever.
 
 The flusher's cost is per record, so the work per record is kept to appends:
 ``Sink.measure`` appends a value to its series' list and ``Sink.row`` a field
 dict to its table's list. Everything else happens once per batch: the
 rollups' counts, sums and extremes per series and their sketches for all
 series in a few numpy passes (:func:`perfmonitor.analytics.sketch.encode_many`,
-byte for byte what adding value by value gives), ids and timestamps in bulk,
-and on PostgreSQL the raw rows formatted straight into COPY text lines, each
-JSON value encoded once and checked for NUL on its text.
+byte for byte what adding value by value gives), and on PostgreSQL the raw
+rows encoded straight into COPY's binary format
+(:func:`perfmonitor.capture.rows.binary_copy_chunks`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import time
 from collections.abc import Iterable
@@ -33,7 +33,6 @@ from operator import add
 from typing import Any
 
 import numpy as np
-import orjson
 from django.conf import settings as django_settings
 from django.db import (
     IntegrityError,
@@ -49,21 +48,17 @@ from django.utils import timezone
 from perfmonitor.analytics.sketch import encode_many
 from perfmonitor.capture.context import capture_suppressed
 from perfmonitor.capture.fingerprint import FingerprintCache
-from perfmonitor.ids import uuid7_hex_many
-from perfmonitor.models import (
-    MetricRollup,
-    MonitorHealth,
-    PerformanceMetric,
-    QueryFingerprint,
-    WebVital,
+from perfmonitor.capture.rows import (
+    COPY_COLUMNS,
+    ROW_DEFAULTS,
+    ROW_MODELS,
+    binary_copy_chunks,
+    clean_row,
+    clean_text,
 )
+from perfmonitor.ids import uuid7_hex_many
+from perfmonitor.models import MetricRollup, MonitorHealth, QueryFingerprint
 
-ROW_MODELS = {"metric": PerformanceMetric, "vital": WebVital}
-_ROW_DEFAULTS: dict[str, dict[str, Any]] = {
-    "metric": {"session_id": "", "user_id": "", "url": "", "metadata": {}, "error_details": None,
-               "duration": None},
-    "vital": {"session_id": "", "user_id": "", "url": "", "metadata": {}},
-}
 # The flusher runs beside request threads: holding the GIL through a whole batch
 # would make each of them wait up to the 5 ms switch interval every time it wants
 # it back. Every YIELD_AFTER_SECONDS of work it sleeps briefly, so a waiting
@@ -71,7 +66,6 @@ _ROW_DEFAULTS: dict[str, dict[str, Any]] = {
 YIELD_AFTER_SECONDS = 0.001
 YIELD_SLEEP_SECONDS = 0.00005
 YIELD_CHECK_EVERY = 16  # records between two looks at the clock
-COPY_CHUNK_ROWS = 1000
 
 
 class _Yielder:
@@ -258,192 +252,6 @@ def expand(records: Iterable[Any]) -> tuple[Sink, int]:
     return sink, failures
 
 
-# -- cleaning ------------------------------------------------------------------
-
-def _clean_text(value: str, limit: int | None = None) -> str:
-    if "\x00" in value:
-        value = value.replace("\x00", "")
-    return value[:limit] if limit else value
-
-
-def _clean_json(value: Any) -> Any:
-    if isinstance(value, str):
-        return _clean_text(value)
-    if isinstance(value, dict):
-        return {_clean_text(str(k)): _clean_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean_json(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None  # JSON has no NaN / Infinity
-    return value
-
-
-def _column_rules(model: type[Model]) -> tuple[dict[str, int | None], set[str]]:
-    text: dict[str, int | None] = {}
-    json_fields: set[str] = set()
-    for field in model._meta.concrete_fields:
-        kind = field.get_internal_type()
-        if kind in ("CharField", "TextField"):
-            text[field.attname] = field.max_length if kind == "CharField" else None
-        elif kind == "JSONField":
-            json_fields.add(field.attname)
-    return text, json_fields
-
-
-_RULES = {key: _column_rules(model) for key, model in ROW_MODELS.items()}
-
-
-def _clean_row(model_key: str, row: dict[str, Any]) -> dict[str, Any]:
-    text, json_fields = _RULES[model_key]
-    for name, value in row.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            row[name] = None
-        elif name in text and isinstance(value, str):
-            row[name] = _clean_text(value, text[name])
-        elif name in json_fields and value is not None:
-            row[name] = _clean_json(value)
-    return row
-
-
-# -- COPY text (PostgreSQL) ------------------------------------------------------
-
-_NULL = "\\N"
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-# NaN and Infinity become null, as the cleaning made them; the types JSON has no form
-# for go through str() as with json.dumps(default=str) (floats of other types stay numbers).
-_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-
-
-def _json_default(value: Any) -> Any:
-    return float(value) if isinstance(value, float) else str(value)
-
-
-def _copy_text(value: Any, limit: int | None) -> str:
-    """A text column's COPY field: NUL removed, cut to the column, escaped."""
-    if value.__class__ is not str:
-        if value is None:
-            return _NULL
-        value = str(value)
-    if "\\" in value or not value.isprintable():  # NUL, tab, newline, CR are not printable
-        return value.replace("\x00", "")[:limit].translate(_COPY_ESCAPES)
-    return value[:limit]
-
-
-def _copy_number(value: Any) -> str:
-    if value.__class__ is float:
-        return repr(value) if value - value == 0.0 else _NULL
-    if value is None:
-        return _NULL
-    if value.__class__ is int:
-        return str(value)
-    value = float(value)
-    return repr(value) if math.isfinite(value) else _NULL
-
-
-def _copy_json(value: Any) -> str:
-    """A JSON column's COPY field: encoded once, and cleaned only when its text has a NUL.
-
-    orjson writes what the cleaning would have made of NaN and Infinity (null); what
-    it refuses (keys that are not strings...) takes the cleaning path with the
-    standard library, which stores them as before.
-    """
-    if value is None:
-        return _NULL
-    try:
-        text = orjson.dumps(value, default=_json_default, option=_ORJSON_OPTIONS).decode()
-    except TypeError:  # keys that are not strings, integers beyond 64 bits, deep nesting
-        text = json.dumps(_clean_json(value), default=str)
-    else:
-        if "\\u0000" in text:
-            text = json.dumps(_clean_json(value), default=str)
-    return text.replace("\\", "\\\\") if "\\" in text else text
-
-
-def _limit(model: type[Model], name: str) -> int | None:
-    return model._meta.get_field(name).max_length
-
-
-_M_SESSION, _M_USER = _limit(PerformanceMetric, "session_id"), _limit(PerformanceMetric, "user_id")
-_M_TYPE, _M_NAME = _limit(PerformanceMetric, "metric_type"), _limit(PerformanceMetric, "metric_name")
-_V_SESSION, _V_USER = _limit(WebVital, "session_id"), _limit(WebVital, "user_id")
-_V_NAME, _V_RATING = _limit(WebVital, "metric_name"), _limit(WebVital, "rating")
-
-# Column order of the lines below; a test checks they cover every column of the model.
-COPY_COLUMNS = {
-    "metric": ("id", "session_id", "user_id", "metric_type", "metric_name", "duration",
-               "timestamp", "url", "metadata", "error_details", "created_at"),
-    "vital": ("id", "session_id", "user_id", "metric_name", "value", "rating", "timestamp",
-              "url", "metadata", "created_at"),
-}
-
-
-def _metric_line(fields: dict[str, Any], uid: str, stamp: str, created: str) -> str:
-    get = fields.get
-    return (f"{uid}\t{_copy_text(get('session_id', ''), _M_SESSION)}\t"
-            f"{_copy_text(get('user_id', ''), _M_USER)}\t"
-            f"{_copy_text(get('metric_type'), _M_TYPE)}\t"
-            f"{_copy_text(get('metric_name'), _M_NAME)}\t{_copy_number(get('duration'))}\t"
-            f"{stamp}\t{_copy_text(get('url', ''), None)}\t{_copy_json(get('metadata', {}))}\t"
-            f"{_copy_json(get('error_details'))}\t{created}\n")
-
-
-def _vital_line(fields: dict[str, Any], uid: str, stamp: str, created: str) -> str:
-    get = fields.get
-    return (f"{uid}\t{_copy_text(get('session_id', ''), _V_SESSION)}\t"
-            f"{_copy_text(get('user_id', ''), _V_USER)}\t"
-            f"{_copy_text(get('metric_name'), _V_NAME)}\t{_copy_number(get('value'))}\t"
-            f"{_copy_text(get('rating'), _V_RATING)}\t{stamp}\t{_copy_text(get('url', ''), None)}\t"
-            f"{_copy_json(get('metadata', {}))}\t{created}\n")
-
-
-_LINES = {"metric": _metric_line, "vital": _vital_line}
-
-
-class _Stamps:
-    """Timestamps as PostgreSQL text in UTC, each second formatted once.
-
-    The microseconds are rounded like ``datetime.fromtimestamp`` rounds them (half
-    to even), so the stored value is the one :func:`db_datetime` would give.
-    """
-
-    def __init__(self) -> None:
-        self._texts: dict[float, str] = {}
-        self._seconds: dict[int, str] = {}
-
-    def __call__(self, ts: float) -> str:
-        text = self._texts.get(ts)
-        if text is None:
-            frac, whole = math.modf(ts)
-            micros = round(frac * 1e6)
-            if micros >= 1_000_000:
-                whole, micros = whole + 1, micros - 1_000_000
-            elif micros < 0:
-                whole, micros = whole - 1, micros + 1_000_000
-            second = int(whole)
-            prefix = self._seconds.get(second)
-            if prefix is None:
-                prefix = self._seconds[second] = time.strftime("%Y-%m-%d %H:%M:%S",
-                                                               time.gmtime(second))
-            text = self._texts[ts] = f"{prefix}.{micros:06d}+00"
-        return text
-
-
-def _copy_lines(model_key: str, items: list[tuple[float, dict[str, Any]]], stamps: _Stamps,
-                created: str) -> list[str]:
-    """COPY text of the raw rows, in chunks of COPY_CHUNK_ROWS lines."""
-    ids = uuid7_hex_many([int(ts * 1000) for ts, _ in items])
-    line = _LINES[model_key]
-    let_requests_in = _Yielder()
-    chunks = []
-    for start in range(0, len(items), COPY_CHUNK_ROWS):
-        end = start + COPY_CHUNK_ROWS
-        chunks.append("".join([line(fields, uid, stamps(ts), created)
-                               for (ts, fields), uid in zip(items[start:end], ids[start:end],
-                                                            strict=True)]))
-        let_requests_in()
-    return chunks
-
-
 # -- prepared batches ------------------------------------------------------------
 
 class Prepared:
@@ -455,7 +263,7 @@ class Prepared:
                  new_fingerprints: dict[str, str], row_count: int) -> None:
         self.vendor = vendor
         self.rollups = rollups
-        self.raw = raw  # COPY text chunks (PostgreSQL) or cleaned row dicts per table
+        self.raw = raw  # binary COPY chunks (PostgreSQL) or cleaned row dicts, per table
         self.new_fingerprints = new_fingerprints
         self.row_count = row_count
 
@@ -464,7 +272,7 @@ def _rollup_rows(sink: Sink) -> list[dict[str, Any]]:
     rows = []
     for (kind, name, dimension, bucket), count, total, low, high, errors, sketch in sink.rollups():
         rows.append({
-            "kind": kind, "name": _clean_text(name), "dimension": _clean_text(dimension),
+            "kind": kind, "name": clean_text(name), "dimension": clean_text(dimension),
             "bucket_start": db_datetime(bucket), "resolution": MetricRollup.MINUTE,
             "count": count, "sum": total, "min": low, "max": high, "errors": errors,
             "sketch": sketch, "compacted": False,
@@ -477,11 +285,11 @@ def _raw_rows(sink: Sink, now: datetime) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     dates: dict[float, datetime] = {}
     for model, items in sink.rows.items():
-        defaults = _ROW_DEFAULTS[model]
+        defaults = ROW_DEFAULTS[model]
         ids = uuid7_hex_many([int(ts * 1000) for ts, _ in items])
         built = []
         for (ts, fields), uid in zip(items, ids, strict=True):
-            row = _clean_row(model, {**defaults, **fields})
+            row = clean_row(model, {**defaults, **fields})
             row["id"] = uid
             moment = dates.get(ts)
             if moment is None:
@@ -499,19 +307,20 @@ def prepare(sink: Sink, alias: str) -> Prepared:
     rollups = _rollup_rows(sink)
     raw: dict[str, Any]
     if vendor == "postgresql":
-        stamps = _Stamps()
-        created = stamps(time.time())
-        raw = {model: _copy_lines(model, items, stamps, created)
+        created = time.time()
+        raw = {model: binary_copy_chunks(model, items, created, _Yielder())
                for model, items in sink.rows.items() if items}
     else:
         raw = {model: rows for model, rows in _raw_rows(sink, timezone.now()).items() if rows}
     return Prepared(vendor, rollups, raw, dict(sink.new_fingerprints), sink.row_count)
 
 
-def _copy_statement(connection: Any, model: type[Model], columns: Iterable[str]) -> str:
+def _copy_statement(connection: Any, model: type[Model], columns: Iterable[str],
+                    binary: bool = False) -> str:
     fields = {f.attname: f for f in model._meta.concrete_fields}
     names = ", ".join(connection.ops.quote_name(fields[name].column) for name in columns)
-    return f"COPY {connection.ops.quote_name(model._meta.db_table)} ({names}) FROM STDIN"
+    table = connection.ops.quote_name(model._meta.db_table)
+    return f"COPY {table} ({names}) FROM STDIN" + (" (FORMAT BINARY)" if binary else "")
 
 
 def _copy_rollups(connection: Any, rows: list[dict[str, Any]]) -> None:
@@ -528,7 +337,7 @@ def _write_postgresql(connection: Any, prepared: Prepared) -> None:
     with connection.wrap_database_errors:
         for model_key, chunks in prepared.raw.items():
             statement = _copy_statement(connection, ROW_MODELS[model_key],
-                                        COPY_COLUMNS[model_key])
+                                        COPY_COLUMNS[model_key], binary=True)
             with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
                 for chunk in chunks:
                     copy.write(chunk)
@@ -556,7 +365,7 @@ def write_prepared(prepared: Prepared, alias: str) -> int:
             _write_other(alias, prepared)
         if prepared.new_fingerprints:
             QueryFingerprint.objects.using(alias).bulk_create(
-                [QueryFingerprint(fingerprint=fp, sql=_clean_text(sql))
+                [QueryFingerprint(fingerprint=fp, sql=clean_text(sql))
                  for fp, sql in prepared.new_fingerprints.items()],
                 ignore_conflicts=True, batch_size=500)
     if len(_known_fingerprints) > MAX_KNOWN_FINGERPRINTS:
@@ -603,7 +412,7 @@ def write_health(stats: dict[str, Any]) -> None:
         "dropped": stats["dropped"], "flush_errors": stats["flush_errors"],
         "internal_errors": stats["internal_errors"], "buffer_size": stats["buffer_size"],
         "last_flush_at": db_datetime(stats["last_flush_at"]) if stats["last_flush_at"] else None,
-        "last_error": _clean_text(stats["last_error"]),
+        "last_error": clean_text(stats["last_error"]),
     }
     rows = MonitorHealth.objects.using(alias)
     with capture_suppressed():
