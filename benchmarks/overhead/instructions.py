@@ -32,7 +32,6 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -84,11 +83,12 @@ def build_library(out_dir: Path) -> Path:
     return lib
 
 
-def backend_cpu(admin: Any, dbname: str) -> dict[int, tuple[str, int]]:
-    """Client backends of the benchmark database: pid -> (last statement, CPU ns)."""
+def backend_cpu(admin: Any, app_name: str) -> dict[int, tuple[str, int]]:
+    """The server's database backends: pid -> (last statement, CPU ns)."""
     rows = admin.execute(
         "SELECT pid, query FROM pg_stat_activity "
-        "WHERE datname = %s AND backend_type = 'client backend'", (dbname,)).fetchall()
+        "WHERE application_name = %s AND backend_type = 'client backend'",
+        (app_name,)).fetchall()
     return {pid: (query or "", task_cpu_ns(pid)) for pid, query in rows}
 
 
@@ -122,7 +122,9 @@ def run_profile(profile: str, view: str, args: argparse.Namespace, env: dict[str
            str(VENV_BIN / "gunicorn"), "benchproject.wsgi:application", "--workers", "1",
            "--worker-class", "sync", "--bind", f"127.0.0.1:{port}", "--timeout", "0",
            "--log-level", "warning", "--error-logfile", str(prefix) + ".log"]
-    proc = subprocess.Popen(cmd, cwd=HERE, env={**env, "BENCH_PROFILE": profile},
+    app_name = f"cg-{profile}-{view}"  # tells its backends apart (settings.py)
+    proc = subprocess.Popen(cmd, cwd=HERE,
+                            env={**env, "BENCH_PROFILE": profile, "BENCH_APP_NAME": app_name},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     segments: list[dict[str, Any]] = []
@@ -142,12 +144,12 @@ def run_profile(profile: str, view: str, args: argparse.Namespace, env: dict[str
             get(base + VIEWS[view])
         get(f"{base}/_cg/mark/?label=warmup")
         for n in range(1, args.segments + 1):
-            pg0 = backend_cpu(admin, args.db_name)
+            pg0 = backend_cpu(admin, app_name)
             t0 = time.monotonic()
             for _ in range(per_flush):
                 get(base + VIEWS[view])
             get(f"{base}/_cg/mark/?label=segment{n}")
-            pg_view, pg_other = pg_split(pg0, backend_cpu(admin, args.db_name))
+            pg_view, pg_other = pg_split(pg0, backend_cpu(admin, app_name))
             segments.append({"label": f"segment{n}", "requests": per_flush,
                              "seconds": time.monotonic() - t0,
                              "pg_view_ns": pg_view, "pg_other_ns": pg_other})
@@ -239,7 +241,6 @@ def main() -> None:
         python = str(VENV_BIN / "python")
         os.execv(python, [python, str(Path(__file__).resolve()), *sys.argv[1:]])
     import psycopg
-
     from run import base_env, environment, prepare_database
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -249,8 +250,8 @@ def main() -> None:
     env.update(BENCH_CALLGRIND_LIB=str(build_library(out_dir)), PYTHONHASHSEED="0")
     admin = psycopg.connect(host=args.db_host, port=args.db_port, user=args.db_user,
                             dbname="postgres", autocommit=True)
-    if args.prepare:
-        prepare_database(args, admin, env)
+    if args.prepare:  # every profile's tables, so later runs may pick any profile
+        prepare_database(argparse.Namespace(**{**vars(args), "profiles": PROFILES}), admin, env)
     config = {k: v for k, v in vars(args).items()}
     result: dict[str, Any] = {"config": config, "environment": environment(args),
                               "started": stamp, "results": []}

@@ -47,6 +47,8 @@ DATABASES = {
         # Persistent connections, as production sites run: one backend per worker
         # thread for the whole run, so its CPU can be read from /proc.
         "CONN_MAX_AGE": None,
+        # paired.py runs two servers at once and tells their backends apart by this.
+        "OPTIONS": {"application_name": os.environ.get("BENCH_APP_NAME", "bench")},
     }
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False,
