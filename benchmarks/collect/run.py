@@ -441,6 +441,9 @@ def main() -> None:
     SAMPLE_RATE[0] = args.sample_rate
     os.environ["BENCH_SAMPLE_RATE"] = str(args.sample_rate)
     servers = [] if args.no_http else [s.strip() for s in args.servers.split(",") if s.strip()]
+    if "granian" in servers and not (Path(sys.executable).parent / "granian").exists():
+        print("granian is not installed (pip install granian): measuring without it")
+        servers.remove("granian")
 
     django.setup()
     ensure_database()
