@@ -245,3 +245,24 @@ def test_postgresql_gets_binary_copy(flush):
     assert row.timestamp == datetime.fromtimestamp(TS + 7, tz=UTC)
     assert (row.session_id, row.url, row.metadata, row.error_details, row.duration) == \
         ("", "", {}, None, None)
+
+
+def test_a_long_batch_lets_request_threads_in(monkeypatch):
+    import threading
+    import time
+
+    slept = []
+    monkeypatch.setattr(writer, "YIELD_AFTER_SECONDS", 0.0)
+    monkeypatch.setattr(time, "sleep", slept.append)
+    records = [Measurement(kind="custom", name="n", value=1.0, ts=TS) for _ in range(64)]
+    writer.expand_records(records)
+    assert slept == []  # alone in the process: nobody to let in
+    stop = threading.Event()
+    request_thread = threading.Thread(target=stop.wait)
+    request_thread.start()
+    try:
+        writer.expand_records(records)
+    finally:
+        stop.set()
+        request_thread.join()
+    assert len(slept) == 64 // writer.YIELD_CHECK_EVERY
