@@ -59,6 +59,9 @@ def parse_args() -> argparse.Namespace:
                         help="recreate and seed the database first (as run.py does)")
     parser.add_argument("--keep", action="store_true", help="keep the callgrind files")
     parser.add_argument("--report", metavar="JSON", help="print a saved result and exit")
+    parser.add_argument("--paired", metavar="JSON", action="append", default=[],
+                        help="with --report: a paired.py result (bare's CPU split) to "
+                             "estimate CPU-per-request ratios from")
     parser.add_argument("--db-host", default="127.0.0.1")
     parser.add_argument("--db-port", default="5432")
     parser.add_argument("--db-user", default="postgres")
@@ -228,11 +231,44 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def estimate(rows: list[dict[str, Any]], paired: list[dict[str, Any]]) -> str:
+    """CPU-per-request ratio from instructions: 1 + (web_bare (I - 1) + pg_monitor) / cpu_bare.
+
+    bare's gunicorn and total CPU per request come from paired.py (median over its
+    bare windows); pg_monitor is the profile's writer connection time per request
+    measured here.
+    """
+    bare: dict[str, dict[str, list[float]]] = {}
+    for result in paired:
+        for c in result["comparisons"]:
+            split = bare.setdefault(c["view"], {"web": [], "cpu": []})
+            for pair in c["pairs"]:
+                split["web"].append(pair["bare"]["web_us_per_request"])
+                split["cpu"].append(pair["bare"]["cpu_us_per_request"])
+    lines = ["| view | profile | instruction ratio | bare web / total µs/req | "
+             "monitor's PostgreSQL µs/req | estimated CPU/req ratio |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        split = bare.get(r["view"])
+        if not split or r["ir_ratio"] is None or r["profile"] == "bare":
+            continue
+        web, cpu = statistics.median(split["web"]), statistics.median(split["cpu"])
+        extra = web * (r["ir_ratio"] - 1) + r["pg_other_us_per_request"]
+        lines.append(f"| {r['view']} | {r['profile']} | {r['ir_ratio']:.4f} | "
+                     f"{web:.0f} / {cpu:.0f} | {r['pg_other_us_per_request']:.1f} | "
+                     f"{1 + extra / cpu:.3f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     args = parse_args()
     if args.report:
-        result = json.loads(Path(args.report).read_text())
-        print(markdown(summarize(result["results"])))
+        rows = []
+        for path in args.report.split(","):
+            rows += summarize(json.loads(Path(path).read_text())["results"])
+        print(markdown(rows))
+        if args.paired:
+            print()
+            print(estimate(rows, [json.loads(Path(p).read_text()) for p in args.paired]))
         return
     if Path(sys.prefix).resolve() != (HERE / ".venv").resolve():
         from run import ensure_venv
