@@ -81,7 +81,8 @@ class _Yielder:
                 time.sleep(YIELD_SLEEP_SECONDS)
             self._since = time.perf_counter()
 
-SeriesKey = tuple[str, str, str, int]
+SeriesKey = tuple[str, str, str, int]  # kind, name, dimension, bucket start (Unix seconds)
+RawKey = tuple[str, str, str, float]  # as measured: the minute number, names uncut
 
 _fingerprints = FingerprintCache()
 _known_fingerprints: set[str] = set()
@@ -122,9 +123,9 @@ class Sink:
     __slots__ = ("values", "weights", "errors", "rows", "new_fingerprints")
 
     def __init__(self) -> None:
-        self.values: dict[SeriesKey, list[float]] = {}
-        self.weights: dict[SeriesKey, dict[int, float]] = {}  # series -> {position: weight}
-        self.errors: dict[SeriesKey, float] = {}
+        self.values: dict[RawKey, list[float]] = {}
+        self.weights: dict[RawKey, dict[int, float]] = {}  # series -> {position: weight}
+        self.errors: dict[RawKey, float] = {}
         self.rows: dict[str, list[tuple[float, dict[str, Any]]]] = {"metric": [], "vital": []}
         self.new_fingerprints: dict[str, str] = {}
 
@@ -132,7 +133,9 @@ class Sink:
                 ts: float, weight: float = 1) -> None:
         if value.__class__ is not float:
             value = _as_number(value)  # a bad value fails its record here, not the batch
-        key = (kind, name[:255], dimension[:255], int(ts // 60) * 60)
+        # The minute as a float and names as given: the cheapest key. _series()
+        # turns it into the stored series (bucket start, names cut to 255).
+        key = (kind, name, dimension, ts // 60)
         values = self.values.get(key)
         if values is None:
             values = self.values[key] = []
@@ -166,24 +169,22 @@ class Sink:
         order, min and max keep the first of equal values, sketches come out byte
         for byte the same. Non-finite values count nowhere.
         """
-        keys = [key for key, values in self.values.items() if values]
+        keys, lists, weight_maps, error_counts = self._series()
         if not keys:
             return []
-        lists = [self.values[key] for key in keys]
         lengths = [len(values) for values in lists]
         flat = np.fromiter(chain.from_iterable(lists), dtype=np.float64, count=sum(lengths))
         owners = np.repeat(np.arange(len(keys), dtype=np.int64), lengths)
-        weights = self._weight_array(keys, lengths) if self.weights else None
+        weights = _weight_array(weight_maps, lengths) if self.weights else None
         finite = np.isfinite(flat)
         all_finite = bool(finite.all())
         if not all_finite:
             flat, owners = flat[finite], owners[finite]
             weights = None if weights is None else weights[finite]
         sketches = encode_many(owners, flat, weights, len(keys))
-        errors = self.errors
         out = []
-        for key, values, sketch in zip(keys, lists, sketches, strict=True):
-            series_weights = self.weights.get(key)
+        for key, values, series_weights, errors, sketch in zip(
+                keys, lists, weight_maps, error_counts, sketches, strict=True):
             if all_finite and series_weights is None:
                 stats = (len(values), reduce(add, values, 0.0), min(values), max(values))
             else:
@@ -191,17 +192,54 @@ class Sink:
                 if found is None:
                     continue
                 stats = found
-            out.append((key, *stats, errors.get(key, 0), sketch))
+            out.append((key, *stats, errors, sketch))
         return out
 
-    def _weight_array(self, keys: list[SeriesKey], lengths: list[int]) -> np.ndarray:
-        weights = np.ones(sum(lengths), dtype=np.float64)
-        start = 0
-        for key, length in zip(keys, lengths, strict=True):
-            for position, weight in self.weights.get(key, {}).items():
-                weights[start + position] = weight
-            start += length
-        return weights
+    def _series(self) -> tuple[list[SeriesKey], list[list[float]],
+                               list[dict[int, float] | None], list[Any]]:
+        """(series, values, weights by position, errors) of every series with values.
+
+        Keys become stored series here: the bucket's start in seconds and names cut
+        to their column. Names that only differ past the cut are one series, their
+        values joined in the order their series first appeared.
+        """
+        keys: list[SeriesKey] = []
+        lists: list[list[float]] = []
+        weight_maps: list[dict[int, float] | None] = []
+        error_counts: list[Any] = []
+        index: dict[SeriesKey, int] = {}
+        for (kind, name, dimension, minute), values in self.values.items():
+            if not values:
+                continue
+            raw = (kind, name, dimension, minute)
+            key = (kind, name[:255], dimension[:255], int(minute) * 60)
+            weights = self.weights.get(raw)
+            errors = self.errors.get(raw, 0)
+            at = index.get(key)
+            if at is None:
+                index[key] = len(keys)
+                keys.append(key)
+                lists.append(values)
+                weight_maps.append(weights)
+                error_counts.append(errors)
+                continue
+            offset = len(lists[at])  # a name cut to the same series: join them
+            joined = dict(weight_maps[at] or {})
+            joined.update({offset + position: w for position, w in (weights or {}).items()})
+            lists[at] = lists[at] + values
+            weight_maps[at] = joined or None
+            error_counts[at] += errors
+        return keys, lists, weight_maps, error_counts
+
+
+def _weight_array(weight_maps: list[dict[int, float] | None], lengths: list[int]) -> np.ndarray:
+    weights = np.ones(sum(lengths), dtype=np.float64)
+    start = 0
+    for positions, length in zip(weight_maps, lengths, strict=True):
+        for position, weight in (positions or {}).items():
+            weights[start + position] = weight
+        start += length
+    return weights
 
 
 def _weighted_stats(values: list[float], weights: dict[int, float],

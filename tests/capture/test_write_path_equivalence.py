@@ -261,3 +261,20 @@ def test_a_long_batch_lets_request_threads_in(monkeypatch):
     monkeypatch.setattr(threading, "active_count", lambda: 3)  # request threads beside it
     writer.expand_records(records)
     assert len(slept) == 64 // writer.YIELD_CHECK_EVERY
+
+
+def test_names_that_differ_only_past_the_column_length_are_one_series():
+    sink = Sink()
+    long_a, long_b = "x" * 255 + "a", "x" * 255 + "b"
+    reference = ReferencePartial()
+    for i in range(50):
+        name = long_a if i % 2 else long_b
+        value, error, weight = 1.5 * i, i % 7 == 0, 3 if i % 5 == 0 else 1
+        sink.measure("custom", name, "", value, error, TS, weight)
+        reference.add(value, error, weight)
+    [(key, count, total, low, high, errors, sketch)] = sink.rollups()
+    assert key == ("custom", "x" * 255, "", int(TS // 60) * 60)
+    assert (count, low, high, errors) == (reference.count, reference.min, reference.max,
+                                          reference.errors)
+    assert total == pytest.approx(reference.sum, rel=1e-12)  # joined, not interleaved
+    assert sketch == reference.sketch.to_bytes()
