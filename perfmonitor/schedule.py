@@ -7,6 +7,7 @@ are created.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +51,5 @@ def on_post_migrate(sender: Any, app_config: Any = None, using: str = "default",
 
     if not apps.is_installed("django_celery_beat"):
         return
-    try:
+    with contextlib.suppress(Exception):  # beat tables may not exist yet in a partial migrate
         ensure_periodic_tasks()
-    except Exception:  # beat tables may not exist yet in a partial migrate
-        pass

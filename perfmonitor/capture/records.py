@@ -25,7 +25,6 @@ series.
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
@@ -58,24 +57,6 @@ class Measurement:
         sink.measure(self.kind, self.name, self.dimension, self.value, self.error, self.ts)
         if self.row_model is not None and self.row is not None:
             sink.row(self.row_model, self.ts, self.row)
-
-
-# The flusher expands records while the process serves requests, and holding the
-# GIL for a whole batch would stall them (up to the 5 ms switch interval each
-# time). Every YIELD_EVERY_SECONDS of expanding it calls sleep(0), which releases
-# the GIL through a system call (tens of microseconds here), so a request thread
-# waiting for the GIL takes it then; the flusher's CPU is unchanged.
-YIELD_EVERY_SECONDS = 0.001
-_perf = time.perf_counter
-_last_yield = [0.0]
-
-
-def yield_to_requests() -> None:
-    """Let request threads run if this thread has held the GIL for a while."""
-    now = _perf()
-    if now - _last_yield[0] >= YIELD_EVERY_SECONDS:
-        time.sleep(0)
-        _last_yield[0] = _perf()
 
 
 Queries = list[tuple[str, float, bool]]
@@ -245,7 +226,6 @@ class RequestRecord:
         return self.status >= 500
 
     def expand(self, sink: Sink) -> None:
-        yield_to_requests()
         method = self.method if self.method in HTTP_METHODS else "OTHER"
         series = f"{method} {self.route}"
         sink.measure("request", self.route, method, self.duration_ms, self.error, self.ts)
@@ -302,7 +282,6 @@ class TaskRecord:
     def expand(self, sink: Sink) -> None:
         origin = f"{self.kind}:{self.name}"
         failed = bool(self.exception)
-        yield_to_requests()
         sink.measure("task", self.name, "", self.duration_ms, failed, self.ts)
         stats = _query_rollups(sink, self.queries, self.overflow, origin, self.ts)
         if stats is not None:
@@ -337,7 +316,6 @@ class StandaloneQuery(NamedTuple):
 
 
 def expand_standalone(query: tuple[str, str, float, bool, float], sink: Sink) -> None:
-    yield_to_requests()
     origin, sql, ms, failed, ts = query
     stats = _query_rollups(sink, [(sql, ms, failed)], {}, origin, ts)
     if stats is not None:

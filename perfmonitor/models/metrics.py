@@ -34,7 +34,8 @@ class PerformanceMetric(models.Model):
     user_id = models.CharField(max_length=64, blank=True, default="")
     metric_type = models.CharField(max_length=50, choices=MetricType.choices)
     metric_name = models.CharField(max_length=255)
-    duration = models.FloatField(null=True, blank=True, help_text="Milliseconds (bytes for resources).")
+    duration = models.FloatField(null=True, blank=True,
+                                 help_text="Milliseconds (bytes for resources).")
     timestamp = models.DateTimeField()
     url = models.TextField(blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
@@ -46,7 +47,8 @@ class PerformanceMetric(models.Model):
         verbose_name = "performance metric"
         ordering = ["-timestamp"]
         indexes = [
-            models.Index(fields=["metric_type", "metric_name", "timestamp"], name="pm_metrics_type_name"),
+            models.Index(fields=["metric_type", "metric_name", "timestamp"],
+                         name="pm_metrics_type_name"),
         ]
 
     def __str__(self) -> str:
@@ -126,7 +128,8 @@ class MetricRollup(models.Model):
         verbose_name = "metric rollup"
         ordering = ["-bucket_start"]
         indexes = [
-            models.Index(fields=["kind", "name", "resolution", "bucket_start"], name="pm_rollup_series"),
+            models.Index(fields=["kind", "name", "resolution", "bucket_start"],
+                         name="pm_rollup_series"),
             models.Index(fields=["resolution", "bucket_start", "kind"], name="pm_rollup_time"),
         ]
         permissions = [("view_dashboard", "Can view the performance dashboard")]
