@@ -22,25 +22,15 @@ _TABLET = re.compile(r"ipad|tablet|kindle|silk|playbook|(android(?!.*mobile))", 
 _MOBILE = re.compile(r"mobi|iphone|ipod|android|blackberry|iemobile|opera mini", re.IGNORECASE)
 
 
-MAX_REMEMBERED_AGENTS = 2000
-_agents: dict[str, tuple[bool, str]] = {}
-
-
+@functools.lru_cache(maxsize=2000)
 def _classify(user_agent: str) -> tuple[bool, str]:
     """(is a bot, device class), remembered: a site sees a few hundred distinct agents."""
-    found = _agents.get(user_agent)
-    if found is None:
-        if len(_agents) >= MAX_REMEMBERED_AGENTS:
-            _agents.clear()
-        bot = bool(user_agent) and BOT_PATTERN.search(user_agent) is not None
-        if _TABLET.search(user_agent):
-            device = "tablet"
-        elif _MOBILE.search(user_agent):
-            device = "mobile"
-        else:
-            device = "desktop"
-        found = _agents[user_agent] = (bot, device)
-    return found
+    bot = bool(user_agent) and BOT_PATTERN.search(user_agent) is not None
+    if _TABLET.search(user_agent):
+        return bot, "tablet"
+    if _MOBILE.search(user_agent):
+        return bot, "mobile"
+    return bot, "desktop"
 
 
 def is_bot(user_agent: str) -> bool:
