@@ -48,3 +48,22 @@ def test_drops_show_in_health(settings, flush):
     flush(health=True)
     row = MonitorHealth.objects.get(process=buffer_module.process_name())
     assert (row.captured, row.flushed, row.dropped, row.buffer_size) == (1, 1, 1, 0)
+
+
+def test_a_process_health_row_is_created_once_then_updated_in_place():
+    from perfmonitor.capture.writer import write_health
+
+    stats = {"process": "web-9:77", "started_at": 1_700_000_000.0, "captured": 5, "flushed": 4,
+             "dropped": 1, "flush_errors": 0, "internal_errors": 0, "buffer_size": 1,
+             "last_flush_at": None, "last_error": ""}
+    write_health(stats)
+    write_health({**stats, "captured": 9, "flushed": 9, "buffer_size": 0,
+                  "last_flush_at": 1_700_000_060.0, "last_error": "OperationalError: gone"})
+
+    row = MonitorHealth.objects.get(process="web-9:77")
+    assert (row.captured, row.flushed, row.dropped, row.buffer_size) == (9, 9, 1, 0)
+    assert row.started_at.timestamp() == 1_700_000_000.0
+    assert row.last_flush_at.timestamp() == 1_700_000_060.0
+    assert row.last_error == "OperationalError: gone"
+    assert abs(row.updated_at - timezone.now()) < timedelta(minutes=1)
+    assert MonitorHealth.objects.filter(process="web-9:77").count() == 1

@@ -53,7 +53,12 @@ def _begin(request: HttpRequest) -> CaptureContext | None:
     try:
         if not settings.ENABLED:
             return None
-        if request.path.startswith(_ignored_prefixes()):
+        source = settings.IGNORE_PATHS
+        cache = _ignore_prefixes
+        if cache[0] is not source:
+            cache[1] = tuple(source)
+            cache[0] = source
+        if request.path.startswith(cache[1]):
             return None
         return CaptureContext(settings.MAX_QUERIES_TRACKED_PER_REQUEST)
     except Exception as exc:
@@ -202,17 +207,16 @@ def _finish(request: HttpRequest, response: HttpResponseBase | None, ctx: Captur
             status = 500
         if exc is not None and not ctx.exception and status == 500:
             ctx.exception = type(exc).__name__
+        # Positional: a keyword call builds and unpacks a dict of 13 items per request.
         record = RequestRecord(
-            method=request.method or "GET", route=route, view=view, url_name=url_name,
-            path=request.path, query_string=request.META.get("QUERY_STRING", ""),
-            status=status, ts=wall, duration_ms=duration_ms,
-            queries=ctx.queries, overflow=ctx.overflow, exception=ctx.exception,
-            user_id=_user_id(request),
+            request.method or "GET", route, view, request.path,
+            request.META.get("QUERY_STRING", ""), status, wall, duration_ms,
+            ctx.queries, ctx.overflow, ctx.exception, url_name, _user_id(request),
         )
         if response is not None and response.streaming:
             _time_stream(response, record, ctx, start)
         else:
-            buffer_module.push(record)
+            buffer_module.buffer.push(record)  # (this try counts what it may raise)
     except Exception as error:
         buffer_module.buffer.count_internal_error("middleware", error)
     return response

@@ -84,6 +84,21 @@ class QueryStats(NamedTuple):
     slow: list[tuple[str, float]]
 
 
+def measure_queries(sink: Any, queries: Queries, dimension: str, ts: float,
+                    slow_ms: float) -> tuple[list[str], bool]:
+    """What :meth:`Sink.measure_queries` does, through ``measure`` and ``fingerprint`` only
+    (for sinks without the fast path)."""
+    fps = []
+    any_slow = False
+    for sql, ms, failed in queries:
+        fp = sink.fingerprint(sql)[0]
+        sink.measure("query", fp, dimension, ms, failed, ts)
+        fps.append(fp)
+        if ms >= slow_ms:
+            any_slow = True
+    return fps, any_slow
+
+
 def _query_rollups(sink: Sink, queries: Queries, overflow: Overflow, dimension: str,
                    ts: float) -> QueryStats | None:
     """Feed every query into its fingerprint's rollup.
@@ -92,25 +107,17 @@ def _query_rollups(sink: Sink, queries: Queries, overflow: Overflow, dimension: 
     query, or a fingerprint repeated N_PLUS_ONE_THRESHOLD times), else None: most
     requests need neither, and skip building them.
     """
-    measure = sink.measure
-    fingerprint = sink.fingerprint
     slow_ms = settings.SLOW_QUERY_MS
+    fast = getattr(sink, "measure_queries", None)
+    if fast is not None:
+        fps, any_slow = fast(queries, dimension, ts, slow_ms)
+    else:
+        fps, any_slow = measure_queries(sink, queries, dimension, ts, slow_ms)
     if not overflow and len(queries) < settings.N_PLUS_ONE_THRESHOLD:
         # Too few queries for an N+1: only a slow one needs the stats.
-        any_slow = False
-        for sql, ms, failed in queries:
-            measure("query", fingerprint(sql)[0], dimension, ms, failed, ts)
-            if ms >= slow_ms:
-                any_slow = True
         return _query_stats(sink, queries, {}, slow_ms) if any_slow else None
-    fps = []
-    any_slow = False
-    for sql, ms, failed in queries:
-        fp = fingerprint(sql)[0]
-        fps.append(fp)
-        measure("query", fp, dimension, ms, failed, ts)
-        if ms >= slow_ms:
-            any_slow = True
+    measure = sink.measure
+    fingerprint = sink.fingerprint
     for sql, slot in overflow.items():
         if sql == OTHER_SQL:
             continue
@@ -200,7 +207,10 @@ def _query_detail_rows(sink: Sink, stats: QueryStats, *, origin: str, url: str, 
 
 @dataclass(slots=True)
 class RequestRecord:
-    """One served request, built by the middleware; everything costly happens in expand()."""
+    """One served request, built by the middleware; everything costly happens in expand().
+
+    The middleware passes the fields up to ``user_id`` positionally: keep their order.
+    """
 
     method: str
     route: str
