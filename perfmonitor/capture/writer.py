@@ -390,8 +390,23 @@ def prepare(sink: Sink, alias: str) -> Prepared:
     return Prepared(vendor, rollups, raw, dict(sink.new_fingerprints), sink.row_count)
 
 
+_copy_statements: dict[tuple[str, str, tuple[str, ...], bool], str] = {}
+
+
 def _copy_statement(connection: Any, model: type[Model], columns: Iterable[str],
                     binary: bool = False) -> str:
+    """``COPY table (columns) FROM STDIN``; built once per database, table and columns."""
+    columns = tuple(columns)
+    key = (connection.alias, model._meta.label, columns, binary)
+    statement = _copy_statements.get(key)
+    if statement is None:
+        statement = _copy_statements[key] = _build_copy_statement(connection, model, columns,
+                                                                  binary)
+    return statement
+
+
+def _build_copy_statement(connection: Any, model: type[Model], columns: tuple[str, ...],
+                          binary: bool) -> str:
     fields = {f.attname: f for f in model._meta.concrete_fields}
     names = ", ".join(connection.ops.quote_name(fields[name].column) for name in columns)
     table = connection.ops.quote_name(model._meta.db_table)
@@ -399,11 +414,11 @@ def _copy_statement(connection: Any, model: type[Model], columns: Iterable[str],
 
 
 def _copy_rollups(connection: Any, rows: list[dict[str, Any]]) -> None:
-    fields = [f for f in MetricRollup._meta.concrete_fields if not f.primary_key]
-    statement = _copy_statement(connection, MetricRollup, [f.attname for f in fields])
+    names = [f.attname for f in MetricRollup._meta.concrete_fields if not f.primary_key]
+    statement = _copy_statement(connection, MetricRollup, names)
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         for row in rows:
-            copy.write_row([row[f.attname] for f in fields])
+            copy.write_row([row[name] for name in names])
 
 
 def _write_postgresql(connection: Any, prepared: Prepared) -> None:
