@@ -60,6 +60,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--hash-seed", type=int, default=0,
+                        help="PYTHONHASHSEED of every server (the same for bare and profile)")
     parser.add_argument("--no-prepare", action="store_true",
                         help="keep the database (default: recreate and seed it)")
     parser.add_argument("--report", metavar="JSON", help="print a saved result and exit")
@@ -258,6 +260,10 @@ def main() -> None:
     logs.mkdir(parents=True)
     out_path = RESULTS / f"paired-{stamp}.json"
     env = base_env(args)
+    # One hash seed for every server: with a random seed per process, dict and set
+    # layouts differ between two identically configured servers, and so does their
+    # speed, by more than the margins measured here (placebo showed it).
+    env["PYTHONHASHSEED"] = str(args.hash_seed)
     admin = psycopg.connect(host=args.db_host, port=args.db_port, user=args.db_user,
                             dbname="postgres", autocommit=True)
     if not args.no_prepare:
