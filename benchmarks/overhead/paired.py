@@ -60,6 +60,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--restart-every", type=int, default=4,
+                        help="pairs between restarts of both servers (fresh processes)")
     parser.add_argument("--hash-seed", type=int, default=0,
                         help="PYTHONHASHSEED of every server (the same for bare and profile)")
     parser.add_argument("--no-prepare", action="store_true",
@@ -139,24 +141,41 @@ def compare(profile: str, view: str, args: argparse.Namespace, env: dict[str, st
     from run import check_responses
 
     names = {"bare": "bench-bare", profile: f"bench-{profile}"}
-    servers = {
-        name: Gunicorn(name, free_port(), args.workers, {**env, "BENCH_APP_NAME": app},
-                       logs / f"{view}-{name}.log")
-        for name, app in names.items()}
     pairs: list[dict[str, Any]] = []
     problems: list[str] = []
-    try:
-        for name, server in servers.items():
+    servers: dict[str, Gunicorn] = {}
+
+    def start_servers(generation: int) -> None:
+        # Fresh processes on fresh ports, started in a random order: a server instance's
+        # own speed (placebo showed up to 11 % between two identical ones) then varies
+        # between blocks of pairs instead of biasing the whole comparison.
+        order = list(names)
+        rng.shuffle(order)
+        for name in order:
+            server = Gunicorn(name, free_port(), args.workers,
+                              {**env, "BENCH_APP_NAME": names[name]},
+                              logs / f"{view}-{name}-{generation}.log")
+            servers[name] = server
             server.start()
-            problems += [f"{view} {name}: {p}" for p in check_responses(server, expected)]
+            problems.extend(f"{view} {name}: {p}" for p in check_responses(server, expected))
             warm = run_wrk(server.base_url + VIEWS[view], seconds=args.warmup,
                            connections=args.connections, threads=args.threads)
             if name == "perfmonitor":  # start() and the checks: /one/ twice, /ten/ once
                 sent["one"] += 2
                 sent["ten"] += 1
                 sent[view] += warm.requests
+
+    def stop_servers() -> None:
+        for server in servers.values():
+            server.stop()
+        servers.clear()
+
+    try:
         count = args.pairs_for.get(profile, args.pairs)
         for i in range(count):
+            if i % max(args.restart_every, 1) == 0:
+                stop_servers()
+                start_servers(i // max(args.restart_every, 1))
             order = ["bare", profile]
             rng.shuffle(order)
             got = {}
@@ -166,6 +185,7 @@ def compare(profile: str, view: str, args: argparse.Namespace, env: dict[str, st
                     sent[view] += got[name]["requests"]
             b, p = got["bare"], got[profile]
             pairs.append({"bare": b, "profile": p, "first": order[0],
+                          "block": i // max(args.restart_every, 1),
                           "rps_ratio": p["rps"] / b["rps"],
                           "cpu_ratio": p["cpu_us_per_request"] / b["cpu_us_per_request"],
                           "p99_ratio": p["p99_ms"] / b["p99_ms"] if b["p99_ms"] else None})
@@ -173,8 +193,7 @@ def compare(profile: str, view: str, args: argparse.Namespace, env: dict[str, st
                   f"  cpu/req x{pairs[-1]['cpu_ratio']:.3f}  (bare {b['rps']:.0f} rps, "
                   f"{b['cpu_us_per_request']:.0f} us/req)", flush=True)
     finally:
-        for server in servers.values():
-            server.stop()
+        stop_servers()
     return {"profile": profile, "view": view, "pairs": pairs, "problems": problems}
 
 
