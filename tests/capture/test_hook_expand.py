@@ -186,3 +186,37 @@ class TestRouteTemplates:
         for i in range(10):
             middleware._route_and_view(self.resolved(view, f"r{i}/"))
         assert len(middleware._route_cache) <= 3
+
+
+class TestSinkQueryFastPath:
+    """Sink.measure_queries (a statement seen before joins its series by a dict lookup)
+    must give exactly what measure() and fingerprint() give query by query."""
+
+    def batch(self) -> list[RequestRecord]:
+        shared = [("SELECT a FROM t WHERE id = %s", 1.25, False),
+                  ("SELECT b FROM u", 2.5, False)]
+        return [
+            request_record(shared + [("SELECT a FROM t WHERE id = %s", 3.0, True)]),
+            request_record(shared + [("SELECT a FROM t WHERE id = 7", 4, False)]),  # an int
+            request_record(shared, ts=1_700_000_090.0),  # the next minute
+            request_record(shared, route="/other/"),  # another origin
+            request_record([("SELECT b FROM u", float("nan"), False)] + shared),
+        ]
+
+    def test_the_fast_path_equals_measuring_query_by_query(self):
+        from perfmonitor.capture.writer import Sink
+
+        class SlowSink(Sink):
+            __slots__ = ()
+            measure_queries = None  # _query_rollups falls back to measure/fingerprint
+
+        fast, slow = Sink(), SlowSink()
+        for record in self.batch():
+            record.expand(fast)
+        for record in self.batch():
+            record.expand(slow)
+
+        assert repr(fast.values) == repr(slow.values)  # series, order, values (NaN too)
+        assert fast.errors == slow.errors and fast.weights == slow.weights
+        assert fast.new_fingerprints == slow.new_fingerprints
+        assert fast.rollups() == slow.rollups()  # counts, sums, extremes, sketch bytes
