@@ -116,6 +116,19 @@ class Sink:
             partial.errors += weight
         partial.sketch.add(value, weight)
 
+    def measure_queries(self, queries: Iterable[tuple[str, float, bool]], dimension: str,
+                        ts: float, slow_ms: float) -> tuple[list[str], bool]:
+        # What the records did themselves before the sink took this over: a fingerprint
+        # and a measure() per query.
+        fps = []
+        any_slow = False
+        for sql, ms, failed in queries:
+            fp = self.fingerprint(sql)[0]
+            self.measure("query", fp, dimension, ms, failed, ts)
+            fps.append(fp)
+            any_slow = any_slow or ms >= slow_ms
+        return fps, any_slow
+
     def row(self, model: str, ts: float, fields: dict[str, Any]) -> None:
         self.rows[model].append((ts, fields))
 

@@ -53,12 +53,7 @@ def _begin(request: HttpRequest) -> CaptureContext | None:
     try:
         if not settings.ENABLED:
             return None
-        source = settings.IGNORE_PATHS
-        cache = _ignore_prefixes
-        if cache[0] is not source:
-            cache[1] = tuple(source)
-            cache[0] = source
-        if request.path.startswith(cache[1]):
+        if request.path.startswith(_ignored_prefixes()):
             return None
         return CaptureContext(settings.MAX_QUERIES_TRACKED_PER_REQUEST)
     except Exception as exc:

@@ -84,21 +84,6 @@ class QueryStats(NamedTuple):
     slow: list[tuple[str, float]]
 
 
-def measure_queries(sink: Any, queries: Queries, dimension: str, ts: float,
-                    slow_ms: float) -> tuple[list[str], bool]:
-    """What :meth:`Sink.measure_queries` does, through ``measure`` and ``fingerprint`` only
-    (for sinks without the fast path)."""
-    fps = []
-    any_slow = False
-    for sql, ms, failed in queries:
-        fp = sink.fingerprint(sql)[0]
-        sink.measure("query", fp, dimension, ms, failed, ts)
-        fps.append(fp)
-        if ms >= slow_ms:
-            any_slow = True
-    return fps, any_slow
-
-
 def _query_rollups(sink: Sink, queries: Queries, overflow: Overflow, dimension: str,
                    ts: float) -> QueryStats | None:
     """Feed every query into its fingerprint's rollup.
@@ -108,11 +93,7 @@ def _query_rollups(sink: Sink, queries: Queries, overflow: Overflow, dimension: 
     requests need neither, and skip building them.
     """
     slow_ms = settings.SLOW_QUERY_MS
-    fast = getattr(sink, "measure_queries", None)
-    if fast is not None:
-        fps, any_slow = fast(queries, dimension, ts, slow_ms)
-    else:
-        fps, any_slow = measure_queries(sink, queries, dimension, ts, slow_ms)
+    fps, any_slow = sink.measure_queries(queries, dimension, ts, slow_ms)
     if not overflow and len(queries) < settings.N_PLUS_ONE_THRESHOLD:
         # Too few queries for an N+1: only a slow one needs the stats.
         return _query_stats(sink, queries, {}, slow_ms) if any_slow else None
@@ -238,7 +219,7 @@ class RequestRecord:
     def expand(self, sink: Sink) -> None:
         method = self.method if self.method in HTTP_METHODS else "OTHER"
         series = f"{method} {self.route}"
-        error = self.status >= 500  # self.error, without a property call per record
+        error = self.error  # read once: it is used up to three times below
         sink.measure("request", self.route, method, self.duration_ms, error, self.ts)
         stats = _query_rollups(sink, self.queries, self.overflow, series, self.ts)
         url = None

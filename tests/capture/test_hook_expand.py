@@ -32,11 +32,26 @@ class RecordingSink:
     def fingerprint(self, sql: str) -> tuple[str, str]:
         return self._fingerprints.get(sql)
 
+    def measure_queries(self, queries, dimension, ts, slow_ms):
+        return measure_query_by_query(self, queries, dimension, ts, slow_ms)
+
     def query_measures(self) -> list[tuple[Any, ...]]:
         return [m for m in self.measures if m[0] == "query"]
 
     def query_rows(self) -> list[dict[str, Any]]:
         return [r for r in self.rows if r["metric_type"] == "query"]
+
+
+def measure_query_by_query(sink, queries, dimension, ts, slow_ms):
+    """The reference for Sink.measure_queries: fingerprint and measure each query."""
+    fps = []
+    any_slow = False
+    for sql, ms, failed in queries:
+        fp = sink.fingerprint(sql)[0]
+        sink.measure("query", fp, dimension, ms, failed, ts)
+        fps.append(fp)
+        any_slow = any_slow or ms >= slow_ms
+    return fps, any_slow
 
 
 def request_record(queries, overflow=None, **fields) -> RequestRecord:
@@ -208,7 +223,9 @@ class TestSinkQueryFastPath:
 
         class SlowSink(Sink):
             __slots__ = ()
-            measure_queries = None  # _query_rollups falls back to measure/fingerprint
+
+            def measure_queries(self, queries, dimension, ts, slow_ms):
+                return measure_query_by_query(self, queries, dimension, ts, slow_ms)
 
         fast, slow = Sink(), SlowSink()
         for record in self.batch():
