@@ -33,25 +33,43 @@ def wrk_path() -> str:
     return path
 
 
+class WrkRun:
+    """A wrk process started in the background; ``result()`` waits for its report."""
+
+    def __init__(self, url: str, *, seconds: float, connections: int, threads: int) -> None:
+        self.seconds = seconds
+        self.before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.proc = subprocess.Popen(
+            [wrk_path(), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+             "--timeout", "10s", "-s", str(LUA), url],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+
+    def result(self) -> LoadResult:
+        try:
+            stdout, stderr = self.proc.communicate(timeout=self.seconds + 60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise
+        # Children's rusage: with two runs at once, each sees both (bookkeeping only).
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        line = next((ln for ln in stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
+        if self.proc.returncode != 0 or line is None:
+            raise RuntimeError(f"wrk failed ({self.proc.returncode}): {stderr or stdout}")
+        data = json.loads(line.removeprefix("WRK_JSON "))
+        errors = data["errors"]
+        secs = data["duration_us"] / 1e6
+        lat = data["latency_us"]
+        before = self.before
+        return LoadResult(
+            requests=data["requests"], seconds=secs, rps=data["requests"] / secs,
+            p50_ms=lat["p50"] / 1000, p90_ms=lat["p90"] / 1000, p99_ms=lat["p99"] / 1000,
+            max_ms=lat["max"] / 1000, non_2xx=errors["status"],
+            socket_errors=errors["connect"] + errors["read"] + errors["write"]
+            + errors["timeout"],
+            wrk_cpu_s=(after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
+        )
+
+
 def run_wrk(url: str, *, seconds: float, connections: int, threads: int) -> LoadResult:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run(
-        [wrk_path(), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
-         "--timeout", "10s", "-s", str(LUA), url],
-        capture_output=True, text=True, timeout=seconds + 60, check=False,
-    )
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
-    if done.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
-    data = json.loads(line.removeprefix("WRK_JSON "))
-    errors = data["errors"]
-    secs = data["duration_us"] / 1e6
-    lat = data["latency_us"]
-    return LoadResult(
-        requests=data["requests"], seconds=secs, rps=data["requests"] / secs,
-        p50_ms=lat["p50"] / 1000, p90_ms=lat["p90"] / 1000, p99_ms=lat["p99"] / 1000,
-        max_ms=lat["max"] / 1000, non_2xx=errors["status"],
-        socket_errors=errors["connect"] + errors["read"] + errors["write"] + errors["timeout"],
-        wrk_cpu_s=(after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
-    )
+    return WrkRun(url, seconds=seconds, connections=connections, threads=threads).result()

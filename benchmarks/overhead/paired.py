@@ -1,21 +1,33 @@
-"""Paired overhead benchmark: bare and one profile served at once, loaded in turns.
+"""Paired overhead benchmark: bare and one profile served side by side.
 
-    python benchmarks/overhead/paired.py [--pairs 30] [--window 2] [--gap 1.2]
+    python benchmarks/overhead/paired.py [--pairs 40] [--window 2] [--gap 1.2]
 
 run.py serves one profile at a time, so a profile and bare are measured tens of
-seconds apart, and this VM's speed drifts over such spans. Here bare and the
-profile each run their own gunicorn (2 sync workers, different ports) for the
-whole comparison, and wrk loads them in turns: a ``--window`` of load on one, a
-``--gap`` of quiet (the monitor's flusher writes that window's tail inside it and
-it is counted), then the other, in a random order per pair. Each pair gives the
-profile's ratio to bare from windows seconds apart, so slow drift cancels. The
-summary is the median ratio over pairs with a distribution-free 95 % confidence
-interval (order statistics of the binomial); ``placebo`` shows the noise floor.
+seconds apart, and this VM's speed drifts over such spans (by 30 % within
+minutes, seen here). Here bare and the profile each run their own gunicorn (2
+sync workers, different ports).
 
-CPU per request: ``/proc/<pid>/task/*/sched`` (ns) of the server's gunicorn tree
-and of its PostgreSQL backends (told apart by ``application_name``), from the
-start of its window to the end of the gap after it, divided by the requests wrk
-completed in the window.
+``--mode concurrent`` (default): wrk loads both at the same time, each server
+with its own wrk, for a ``--window``; then a ``--gap`` of quiet (the monitor's
+flusher writes the window's tail inside it, and it is counted). Whatever the
+host does meanwhile, it does to both, so a pair's ratio keeps only their
+difference. Each server (gunicorn tree and its PostgreSQL backends) runs in its
+own cgroup with equal ``cpu.shares``: both get the same CPU when both want
+more. ``--mode alternate``: wrk loads them in turns, a window each, in a random
+order per pair (what this script did first; its pairs vary ~4x more).
+
+Both servers are restarted (fresh processes on fresh ports, started in a random
+order) every ``--restart-every`` pairs: a server instance has a speed of its
+own, so pairs of one instance are not independent. The unit of the summary is
+therefore the block (one pair of instances, its pairs averaged): the median
+ratio over blocks with a distribution-free 95 % confidence interval (order
+statistics of the binomial); ``placebo`` shows the noise floor.
+
+CPU per request: from the start of the window to the end of the gap after it,
+the server's cgroup ``cpuacct.usage`` (ns; equal to the sum below, threads that
+exited included) or, without cgroups, ``/proc/<pid>/task/*/sched`` of the
+gunicorn tree and of its PostgreSQL backends (told apart by
+``application_name``); divided by the requests wrk completed in the window.
 """
 
 from __future__ import annotations
@@ -32,8 +44,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadgen import run_wrk, wrk_path
-from procstat import children_of, task_cpu_ns
+from loadgen import WrkRun, run_wrk, wrk_path
+from procstat import CpuGroup, children_of, task_cpu_ns
 from servers import VIEWS, Gunicorn, free_port
 
 HERE = Path(__file__).resolve().parent
@@ -49,9 +61,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--profiles", default="placebo,perfmonitor,django-prometheus",
                         help="compared with bare, one at a time")
     parser.add_argument("--views", default="one,ten")
-    parser.add_argument("--pairs", type=int, default=30, help="pairs per profile and view")
-    parser.add_argument("--pairs-for", default="django-silk=8,sentry-sdk=8",
+    parser.add_argument("--pairs", type=int, default=40, help="pairs per profile and view")
+    parser.add_argument("--pairs-for", default="django-prometheus=16,django-silk=8,sentry-sdk=8",
                         help="per-profile pair counts (peers far from bare need few)")
+    parser.add_argument("--mode", choices=("concurrent", "alternate"), default="concurrent",
+                        help="load both servers at once (default) or in turns")
+    parser.add_argument("--no-cgroups", action="store_true",
+                        help="concurrent mode: do not put each server in its own cgroup")
     parser.add_argument("--window", type=int, default=2, help="seconds of load per window")
     parser.add_argument("--gap", type=float, default=1.2,
                         help="quiet seconds after each window (> perfmonitor's 1 s flush)")
@@ -60,7 +76,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--restart-every", type=int, default=4,
+    parser.add_argument("--restart-every", type=int, default=2,
                         help="pairs between restarts of both servers (fresh processes)")
     parser.add_argument("--hash-seed", type=int, default=0,
                         help="PYTHONHASHSEED of every server (the same for bare and profile)")
@@ -116,6 +132,51 @@ def window(server: Gunicorn, app_name: str, view: str, args: argparse.Namespace,
             "monitor_pg_us_per_request": monitor_pg / 1000 / n}
 
 
+def window_both(servers: dict[str, Gunicorn], names: dict[str, str], view: str,
+                args: argparse.Namespace, admin: Any, groups: dict[str, CpuGroup],
+                order: list[str]) -> dict[str, dict[str, Any]]:
+    """Both servers loaded at the same time, each by its own wrk, then the gap.
+
+    Whatever the host does meanwhile (a neighbour's burst, steal, a frequency
+    change) it does to both: the pair's ratio keeps only their difference. With
+    cgroups, CPU is the group's ``cpuacct.usage`` (the gunicorn tree and the
+    server's PostgreSQL backends, exited threads included) and equal shares give
+    each server the same CPU budget, so the rps ratio compares throughput at equal
+    CPU; without, the /proc sums as in the alternate mode.
+    """
+    for name, group in groups.items():  # a backend opened since (a reconnect) joins
+        group.add(pg_cpu_ns(admin, names[name]))
+    web0 = {name: tree_cpu_ns(servers[name].proc.pid) for name in order}
+    pg0 = {name: pg_cpu_ns(admin, names[name]) for name in order}
+    group0 = {name: group.usage_ns() for name, group in groups.items()}
+    runs = {name: WrkRun(servers[name].base_url + VIEWS[view], seconds=args.window,
+                         connections=args.connections, threads=args.threads) for name in order}
+    loads = {name: run.result() for name, run in runs.items()}
+    time.sleep(args.gap)
+    group1 = {name: group.usage_ns() for name, group in groups.items()}
+    out = {}
+    for name in order:
+        web1, pg1 = tree_cpu_ns(servers[name].proc.pid), pg_cpu_ns(admin, names[name])
+        pg = monitor_pg = 0
+        for pid, (ns, query) in pg1.items():
+            used = ns - pg0[name].get(pid, (0, ""))[0]
+            pg += used
+            if "benchapp_" not in query and "benchapp_" not in pg0[name].get(pid, (0, ""))[1]:
+                monitor_pg += used
+        load = loads[name]
+        n = max(load.requests, 1)
+        web = web1 - web0[name]
+        total = group1[name] - group0[name] if name in groups else web + pg
+        out[name] = {"requests": load.requests, "rps": load.rps, "p50_ms": load.p50_ms,
+                     "p99_ms": load.p99_ms, "non_2xx": load.non_2xx,
+                     "socket_errors": load.socket_errors,
+                     "cpu_us_per_request": total / 1000 / n,
+                     "web_us_per_request": web / 1000 / n, "pg_us_per_request": pg / 1000 / n,
+                     "monitor_pg_us_per_request": monitor_pg / 1000 / n,
+                     "proc_cpu_us_per_request": (web + pg) / 1000 / n}
+    return out
+
+
 def median_ci(values: list[float], level: float = 0.95) -> tuple[float, float, float]:
     """Median and a distribution-free confidence interval (binomial order statistics)."""
     xs = sorted(values)
@@ -144,6 +205,7 @@ def compare(profile: str, view: str, args: argparse.Namespace, env: dict[str, st
     pairs: list[dict[str, Any]] = []
     problems: list[str] = []
     servers: dict[str, Gunicorn] = {}
+    groups: dict[str, CpuGroup] = {}
 
     def start_servers(generation: int) -> None:
         # Fresh processes on fresh ports, started in a random order: a server instance's
@@ -158,17 +220,36 @@ def compare(profile: str, view: str, args: argparse.Namespace, env: dict[str, st
             servers[name] = server
             server.start()
             problems.extend(f"{view} {name}: {p}" for p in check_responses(server, expected))
-            warm = run_wrk(server.base_url + VIEWS[view], seconds=args.warmup,
-                           connections=args.connections, threads=args.threads)
             if name == "perfmonitor":  # start() and the checks: /one/ twice, /ten/ once
                 sent["one"] += 2
                 sent["ten"] += 1
-                sent[view] += warm.requests
+        # Warm-up: both at once in the concurrent mode (as they will be measured).
+        groups_of_warmups = [order] if args.mode == "concurrent" else [[n] for n in order]
+        for together in groups_of_warmups:
+            runs = {name: WrkRun(servers[name].base_url + VIEWS[view], seconds=args.warmup,
+                                 connections=args.connections, threads=args.threads)
+                    for name in together}
+            for name, run in runs.items():
+                warm = run.result()
+                if name == "perfmonitor":
+                    sent[view] += warm.requests
+        if args.mode == "concurrent" and not args.no_cgroups:
+            for name in order:
+                group = CpuGroup.create(f"perfmonitor-bench-{name}-{os.getpid()}")
+                if group is None:
+                    continue
+                groups[name] = group
+                pid = servers[name].proc.pid
+                group.add([pid, *children_of(pid)])
+                group.add(pg_cpu_ns(admin, names[name]))
 
     def stop_servers() -> None:
         for server in servers.values():
             server.stop()
         servers.clear()
+        for group in groups.values():
+            group.remove()
+        groups.clear()
 
     try:
         count = args.pairs_for.get(profile, args.pairs)
@@ -178,13 +259,15 @@ def compare(profile: str, view: str, args: argparse.Namespace, env: dict[str, st
                 start_servers(i // max(args.restart_every, 1))
             order = ["bare", profile]
             rng.shuffle(order)
-            got = {}
-            for name in order:
-                got[name] = window(servers[name], names[name], view, args, admin)
-                if name == "perfmonitor":
-                    sent[view] += got[name]["requests"]
+            if args.mode == "concurrent":
+                got = window_both(servers, names, view, args, admin, groups, order)
+            else:
+                got = {name: window(servers[name], names[name], view, args, admin)
+                       for name in order}
+            if "perfmonitor" in got:
+                sent[view] += got["perfmonitor"]["requests"]
             b, p = got["bare"], got[profile]
-            pairs.append({"bare": b, "profile": p, "first": order[0],
+            pairs.append({"bare": b, "profile": p, "first": order[0], "cgroups": bool(groups),
                           "block": i // max(args.restart_every, 1),
                           "rps_ratio": p["rps"] / b["rps"],
                           "cpu_ratio": p["cpu_us_per_request"] / b["cpu_us_per_request"],
@@ -204,8 +287,17 @@ def summarize(comparisons: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not pairs:
             continue
         row: dict[str, Any] = {"profile": c["profile"], "view": c["view"], "pairs": len(pairs)}
+        # The unit is a block (one pair of server instances): pairs of one block share
+        # their instances' own speeds, so they are not independent samples. A block's
+        # ratio is the mean of its pairs'; the interval is over blocks.
+        blocks: dict[int, list[dict[str, Any]]] = {}
+        for p in pairs:
+            blocks.setdefault(p.get("block", len(blocks)), []).append(p)
+        row["blocks"] = len(blocks)
         for key in ("rps_ratio", "cpu_ratio", "p99_ratio"):
-            values = [p[key] for p in pairs if p[key] is not None]
+            values = [statistics.fmean(v) for v in
+                      ([p[key] for p in block if p[key] is not None] for block in blocks.values())
+                      if v]
             row[key] = median_ci(values)
         for key in ("rps", "cpu_us_per_request", "p99_ms", "web_us_per_request",
                     "pg_us_per_request", "monitor_pg_us_per_request"):
@@ -223,18 +315,22 @@ def _ci(value: tuple[float, float, float]) -> str:
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| view | profile | pairs | rps (bare) | CPU µs/req (bare) | rps ratio [95% CI] | "
-             "CPU/req ratio [95% CI] | p99 ratio | errors |", "|" + "---|" * 9]
+    lines = ["| view | profile | blocks x pairs | rps (bare) | CPU µs/req (bare) | "
+             "rps ratio [95% CI] | CPU/req ratio [95% CI] | p99 ratio | errors |",
+             "|" + "---|" * 9]
     for r in rows:
+        blocks = r.get("blocks", r["pairs"])
         lines.append(
-            f"| {VIEW_LABELS.get(r['view'], r['view'])} | {r['profile']} | {r['pairs']} | "
+            f"| {VIEW_LABELS.get(r['view'], r['view'])} | {r['profile']} | "
+            f"{blocks} x {r['pairs'] // max(blocks, 1)} | "
             f"{r['profile_rps']:.0f} ({r['bare_rps']:.0f}) | "
             f"{r['profile_cpu_us_per_request']:.0f} ({r['bare_cpu_us_per_request']:.0f}) | "
             f"{_ci(r['rps_ratio'])} | {_ci(r['cpu_ratio'])} | {r['p99_ratio'][0]:.2f} | "
             f"{r['non_2xx'] + r['socket_errors']} |")
     lines.append("")
-    lines.append("Ratios: profile / bare within each pair; median over pairs, 95 % confidence "
-                 "interval of the median from order statistics. Values: medians over windows.")
+    lines.append("Ratios: profile / bare within each pair, averaged per block (one pair of "
+                 "server instances); median over blocks, 95 % confidence interval of the median "
+                 "from order statistics. Values: medians over windows.")
     for r in rows:
         if r["profile"] == "perfmonitor" and r["view"] in TARGETS:
             want_rps, want_cpu = TARGETS[r["view"]]

@@ -8,6 +8,7 @@ it reaps a child, so a tree's total stays right when a worker is replaced.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -169,3 +170,69 @@ def task_cpu_ns(pid: int) -> int:
         if ns is not None:
             total += ns
     return total
+
+
+CGROUP_V1 = "/sys/fs/cgroup"
+
+
+class CpuGroup:
+    """A cgroup (v1 ``cpu`` + ``cpuacct``) holding one server's processes.
+
+    ``usage_ns()`` is the CPU every task that ever ran in the group used while in
+    it, threads that exited included; equal ``cpu.shares`` give two groups equal
+    CPU when both want more than their half. None from ``create`` where the
+    hierarchies are not there or not writable.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.dirs = [os.path.join(CGROUP_V1, ctl, name) for ctl in ("cpu", "cpuacct")]
+        self.members: set[int] = set()
+
+    @classmethod
+    def create(cls, name: str) -> CpuGroup | None:
+        group = cls(name)
+        try:
+            for path in group.dirs:
+                os.makedirs(path, exist_ok=True)
+            with open(os.path.join(group.dirs[0], "cpu.shares"), "w") as handle:
+                handle.write("1024")
+        except OSError:
+            group.remove()
+            return None
+        return group
+
+    def add(self, pids: Iterable[int]) -> None:
+        """Move processes (and all their threads) into the group; children forked later follow."""
+        for pid in pids:
+            if pid in self.members:
+                continue
+            try:
+                for path in self.dirs:
+                    with open(os.path.join(path, "cgroup.procs"), "w") as handle:
+                        handle.write(str(pid))
+            except (ProcessLookupError, FileNotFoundError, OSError):
+                continue
+            self.members.add(pid)
+
+    def usage_ns(self) -> int:
+        with open(os.path.join(self.dirs[1], "cpuacct.usage"), encoding="ascii") as handle:
+            return int(handle.read())
+
+    def remove(self) -> None:
+        """Move what is left back to the root and delete the group."""
+        for path in self.dirs:
+            root = os.path.dirname(path)
+            try:
+                with open(os.path.join(path, "cgroup.procs"), encoding="ascii") as handle:
+                    left = handle.read().split()
+                for pid in left:
+                    try:
+                        with open(os.path.join(root, "cgroup.procs"), "w") as handle:
+                            handle.write(pid)
+                    except OSError:
+                        pass
+                os.rmdir(path)
+            except OSError:
+                pass
+        self.members.clear()
