@@ -37,6 +37,7 @@ import json
 import math
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -354,6 +355,8 @@ def _verdict(value: tuple[float, float, float], target: float, at_least: bool) -
 
 def main() -> None:
     args = parse_args()
+    # Stopped with SIGTERM: unwind, so servers stop and cgroups are removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.report:
         result = json.loads(Path(args.report).read_text())
         print(markdown(summarize(result["comparisons"])))
