@@ -26,7 +26,7 @@ from django.http import HttpRequest, HttpResponseBase
 
 from perfmonitor.capture import buffer as buffer_module
 from perfmonitor.capture.context import CaptureContext, current, suppressed
-from perfmonitor.capture.records import RequestRecord
+from perfmonitor.capture.records import RequestRecord, request_fields
 from perfmonitor.conf import settings
 
 _perf = time.perf_counter
@@ -203,15 +203,19 @@ def _finish(request: HttpRequest, response: HttpResponseBase | None, ctx: Captur
         if exc is not None and not ctx.exception and status == 500:
             ctx.exception = type(exc).__name__
         # Positional: a keyword call builds and unpacks a dict of 13 items per request.
-        record = RequestRecord(
-            request.method or "GET", route, view, request.path,
-            request.META.get("QUERY_STRING", ""), status, wall, duration_ms,
-            ctx.queries, ctx.overflow, ctx.exception, url_name, _user_id(request),
-        )
-        if response is not None and response.streaming:
-            _time_stream(response, record, ctx, start)
+        if response is None or not response.streaming:
+            # One plain tuple, which the garbage collector stops tracking (RequestRecord).
+            buffer_module.buffer.push(request_fields(
+                request.method or "GET", route, view, request.path,
+                request.META.get("QUERY_STRING", ""), status, wall, duration_ms,
+                ctx.queries, ctx.overflow, ctx.exception, url_name, _user_id(request),
+            ))  # (this try counts what it may raise)
         else:
-            buffer_module.buffer.push(record)  # (this try counts what it may raise)
+            _time_stream(response, RequestRecord(
+                request.method or "GET", route, view, request.path,
+                request.META.get("QUERY_STRING", ""), status, wall, duration_ms,
+                ctx.queries, ctx.overflow, ctx.exception, url_name, _user_id(request),
+            ), ctx, start)
     except Exception as error:
         buffer_module.buffer.count_internal_error("middleware", error)
     return response
@@ -234,14 +238,17 @@ class _StreamTimer:
         self.done = True
         try:
             record = self.record
-            record.duration_ms = (_perf() - self.start) * 1000.0
+            ctx = self.ctx
+            # The queries the body ran while it streamed belong to the request too.
+            changes: dict[str, Any] = {"duration_ms": (_perf() - self.start) * 1000.0,
+                                       "queries": ctx.queries, "overflow": ctx.overflow}
             if isinstance(exc, asyncio.CancelledError | GeneratorExit):
                 aborted = True
             elif exc is not None:
-                record.exception = type(exc).__name__
-                record.status = max(record.status, 500)  # headers went out; the body failed
-            record.aborted = aborted
-            buffer_module.push(record)
+                changes["exception"] = type(exc).__name__
+                changes["status"] = max(record.status, 500)  # headers went out; the body failed
+            changes["aborted"] = aborted
+            buffer_module.push(record._replace(**changes))
         except Exception as error:
             buffer_module.buffer.count_internal_error("streaming", error)
 
@@ -299,8 +306,7 @@ class _AsyncStream:
 def _time_stream(response: Any, record: RequestRecord, ctx: CaptureContext,
                  start: float) -> None:
     """Finish the record when the stream ends, without reading it ourselves."""
-    record.streaming = True
-    record.ttfb_ms = record.duration_ms
+    record = record._replace(streaming=True, ttfb_ms=record.duration_ms)
     timer = _StreamTimer(record, ctx, start)
     if getattr(response, "file_to_stream", None) is not None:
         # FileResponse: replacing its content would disable wsgi.file_wrapper

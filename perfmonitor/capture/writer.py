@@ -299,13 +299,13 @@ def expand_records(records: Iterable[Any]) -> tuple[Sink, list[Any], int]:
     sink = Sink()
     good = []
     failures = 0
-    from perfmonitor.capture.records import expand_standalone
+    from perfmonitor.capture.records import expand_plain
 
     let_requests_in = _Yielder()
     for n, record in enumerate(records, 1):
         try:
-            if type(record) is tuple:  # a query outside requests, as the hook pushes it
-                expand_standalone(record, sink)
+            if type(record) is tuple:  # a request or a stray query, as the hooks push them
+                expand_plain(record, sink)
             else:
                 record.expand(sink)
         except Exception:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from asgiref.sync import async_to_sync
 from django.db import connection
@@ -255,6 +257,23 @@ def test_the_request_runs_no_perfmonitor_query(client, settings):
     assert [q["sql"] for q in monitored] == [q["sql"] for q in bare]
     assert len(monitored) == 1
     assert "perfmonitor" not in " ".join(q["sql"] for q in monitored)
+
+
+def test_a_waiting_record_costs_the_garbage_collector_nothing(client):
+    """A record waits in the buffer for up to a flush interval. The first collection
+    that meets it stops tracking it, so records waiting in a busy process are not
+    promoted, add nothing to later collections and never push the process into a
+    full one."""
+    course = Course.objects.create(title="Korean")
+    Lesson.objects.create(course=course, title="Annyeong")
+    assert client.get(f"/capture/courses/{course.pk}/").status_code == 200
+    (record,) = buffer_module.buffer._items
+    assert type(record) is tuple and record[1] == "/capture/courses/<int:pk>/"
+    assert '"testapp_course"' in record[12]  # the queries, flattened
+
+    gc.collect(0)  # the youngest generation, where a new record is
+
+    assert not gc.is_tracked(record)
 
 
 def test_monitor_failures_never_reach_the_host(client, perf):
