@@ -202,20 +202,15 @@ def _finish(request: HttpRequest, response: HttpResponseBase | None, ctx: Captur
             status = 500
         if exc is not None and not ctx.exception and status == 500:
             ctx.exception = type(exc).__name__
-        # Positional: a keyword call builds and unpacks a dict of 13 items per request.
+        # RequestRecord's fields, positional: keywords would build and unpack a dict.
+        fields = (request.method or "GET", route, view, request.path,
+                  request.META.get("QUERY_STRING", ""), status, wall, duration_ms,
+                  ctx.queries, ctx.overflow, ctx.exception, url_name, _user_id(request))
         if response is None or not response.streaming:
-            # One plain tuple, which the garbage collector stops tracking (RequestRecord).
-            buffer_module.buffer.push(request_fields(
-                request.method or "GET", route, view, request.path,
-                request.META.get("QUERY_STRING", ""), status, wall, duration_ms,
-                ctx.queries, ctx.overflow, ctx.exception, url_name, _user_id(request),
-            ))  # (this try counts what it may raise)
+            # As one plain tuple, which the garbage collector stops tracking (RequestRecord).
+            buffer_module.buffer.push(request_fields(*fields))  # (this try counts errors)
         else:
-            _time_stream(response, RequestRecord(
-                request.method or "GET", route, view, request.path,
-                request.META.get("QUERY_STRING", ""), status, wall, duration_ms,
-                ctx.queries, ctx.overflow, ctx.exception, url_name, _user_id(request),
-            ), ctx, start)
+            _time_stream(response, RequestRecord(*fields), ctx, start)
     except Exception as error:
         buffer_module.buffer.count_internal_error("middleware", error)
     return response
