@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from itertools import chain
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -26,10 +27,11 @@ from django.http import HttpRequest, HttpResponseBase
 
 from perfmonitor.capture import buffer as buffer_module
 from perfmonitor.capture.context import CaptureContext, current, suppressed
-from perfmonitor.capture.records import RequestRecord, request_fields
+from perfmonitor.capture.records import RequestRecord, request_record
 from perfmonitor.conf import settings
 
 _perf = time.perf_counter
+_flatten = chain.from_iterable
 UNRESOLVED_ROUTE = "<unresolved>"
 CLIENT_CLOSED_REQUEST = 499  # the client went away before the response (nginx's code)
 
@@ -202,15 +204,16 @@ def _finish(request: HttpRequest, response: HttpResponseBase | None, ctx: Captur
             status = 500
         if exc is not None and not ctx.exception and status == 500:
             ctx.exception = type(exc).__name__
-        # RequestRecord's fields, positional: keywords would build and unpack a dict.
-        fields = (request.method or "GET", route, view, request.path,
+        # One plain tuple, which the garbage collector stops tracking while it waits
+        # (the layout: records.request_record, the reason: RequestRecord).
+        record = (request.method or "GET", route, view, request.path,
                   request.META.get("QUERY_STRING", ""), status, wall, duration_ms,
-                  ctx.queries, ctx.overflow, ctx.exception, url_name, _user_id(request))
+                  ctx.overflow or None, ctx.exception, url_name, _user_id(request),
+                  *_flatten(ctx.queries))
         if response is None or not response.streaming:
-            # As one plain tuple, which the garbage collector stops tracking (RequestRecord).
-            buffer_module.buffer.push(request_fields(*fields))  # (this try counts errors)
+            buffer_module.buffer.push(record)  # (this try counts what it may raise)
         else:
-            _time_stream(response, RequestRecord(*fields), ctx, start)
+            _time_stream(response, request_record(record), ctx, start)
     except Exception as error:
         buffer_module.buffer.count_internal_error("middleware", error)
     return response
@@ -236,7 +239,8 @@ class _StreamTimer:
             ctx = self.ctx
             # The queries the body ran while it streamed belong to the request too.
             changes: dict[str, Any] = {"duration_ms": (_perf() - self.start) * 1000.0,
-                                       "queries": ctx.queries, "overflow": ctx.overflow}
+                                       "queries": list(ctx.queries),
+                                       "overflow": ctx.overflow or None}
             if isinstance(exc, asyncio.CancelledError | GeneratorExit):
                 aborted = True
             elif exc is not None:

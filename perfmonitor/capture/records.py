@@ -27,7 +27,6 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from perfmonitor.capture.context import OTHER_SQL
@@ -192,18 +191,18 @@ def _query_detail_rows(sink: Sink, stats: QueryStats, *, origin: str, url: str, 
 class RequestRecord(NamedTuple):
     """One served request, built by the middleware; everything costly happens in expand().
 
-    The middleware pushes it as one plain tuple, :func:`request_fields`, and the
-    flusher makes the record from it (:func:`expand_request`). For the garbage
+    The middleware pushes a request as one plain tuple (:func:`request_record`
+    tells its layout) and the flusher makes the record from it. For the garbage
     collector's sake: a record waits up to a flush interval in the buffer, long
     enough to outlive a young collection. The collector stops tracking an exact
-    tuple whose items are all plain values (strings, numbers, None) the first time
-    it sees one it cannot free; a dict (even empty), a tuple subclass such as this
-    one, or a tuple holding other tuples it keeps tracking for at least one more
-    collection, which promotes it, and waiting records that reach the oldest
-    generation count towards full collections (on a 1-query view ~0.4 % of a
-    worker's CPU). So the pushed tuple holds the queries flattened and None for
-    an empty overflow. A streaming response's record, finished later, is pushed
-    as a RequestRecord.
+    tuple whose items are all plain values (strings, numbers, None) the first
+    time a collection meets it. A dict (even empty), a tuple subclass such as
+    this one, or a tuple holding tuples stays tracked for at least one more
+    collection (each collection untracks one level of nesting), which promotes
+    it; waiting records that reached the oldest generation counted towards full
+    collections (on a 1-query view ~0.4 % of a worker's CPU). So the plain tuple
+    holds the queries flattened and None for an empty overflow. A streaming
+    response's record, finished later, is pushed as a RequestRecord.
     """
 
     method: str
@@ -304,22 +303,6 @@ class TaskRecord:
             })
 
 
-def request_fields(method: str, route: str, view: str, path: str, query_string: str,
-                   status: int, ts: float, duration_ms: float, queries: Queries,
-                   overflow: Overflow | None, exception: str, url_name: str,
-                   user_id: str) -> tuple[Any, ...]:
-    """What the middleware pushes for a request: RequestRecord's first 13 fields in
-    one plain tuple, the queries flattened at its end (see RequestRecord)."""
-    return (method, route, view, path, query_string, status, ts, duration_ms, overflow or None,
-            exception, url_name, user_id, *chain.from_iterable(queries))
-
-
-def expand_request(fields: tuple[Any, ...], sink: Sink) -> None:
-    flat = fields[12:]
-    queries = list(zip(flat[0::3], flat[1::3], flat[2::3], strict=True))
-    RequestRecord(*fields[:8], queries, *fields[8:12]).expand(sink)
-
-
 class StandaloneQuery(NamedTuple):
     """A query outside any request or task (management command, shell, thread).
 
@@ -347,10 +330,18 @@ def expand_standalone(query: tuple[str, str, float, bool, float], sink: Sink) ->
 STANDALONE_FIELDS = len(StandaloneQuery._fields)
 
 
+def request_record(plain: tuple[Any, ...]) -> RequestRecord:
+    """The record of a request the middleware pushed as a plain tuple: RequestRecord's
+    first 8 fields, then overflow (None when empty), exception, url_name and user_id,
+    then each query's sql, ms and failed, flattened."""
+    flat = plain[12:]
+    queries = list(zip(flat[::3], flat[1::3], flat[2::3], strict=True))
+    return RequestRecord._make((*plain[:8], queries, *plain[8:12], False, None, False, None))
+
+
 def expand_plain(record: tuple[Any, ...], sink: Sink) -> None:
-    """A record the hooks pushed as a plain tuple: a stray query (5 items) or a
-    request (12 and three per query)."""
+    """A record the hooks pushed as a plain tuple: a stray query (5 items) or a request."""
     if len(record) == STANDALONE_FIELDS:
         expand_standalone(record, sink)  # type: ignore[arg-type]
     else:
-        expand_request(record, sink)
+        request_record(record).expand(sink)
