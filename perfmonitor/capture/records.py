@@ -229,45 +229,49 @@ class RequestRecord(NamedTuple):
         return self.status >= 500
 
     def expand(self, sink: Sink) -> None:
-        method = self.method if self.method in HTTP_METHODS else "OTHER"
-        series = f"{method} {self.route}"
-        error = self.error  # read once: it is used up to three times below
-        sink.measure("request", self.route, method, self.duration_ms, error, self.ts)
-        overflow = self.overflow or NO_OVERFLOW
-        stats = _query_rollups(sink, self.queries, overflow, series, self.ts)
+        # One unpacking: a tuple's fields read by name are descriptor calls each.
+        (method, route, view, path, query_string, status, ts, duration_ms, queries, overflow,
+         exception, url_name, user_id, streaming, ttfb_ms, aborted, extra) = self
+        if method not in HTTP_METHODS:
+            method = "OTHER"
+        series = f"{method} {route}"
+        error = self.error  # the rule has one definition
+        sink.measure("request", route, method, duration_ms, error, ts)
+        overflow = overflow or NO_OVERFLOW
+        stats = _query_rollups(sink, queries, overflow, series, ts)
         url = None
         n_plus_one: list[dict[str, Any]] = []
         if stats is not None:
-            url = scrub_url(self.path, self.query_string)
-            n_plus_one = _query_detail_rows(sink, stats, origin=series, url=url, ts=self.ts,
-                                            user_id=self.user_id)
-        is_slow = self.duration_ms >= settings.SLOW_API_MS
+            url = scrub_url(path, query_string)
+            n_plus_one = _query_detail_rows(sink, stats, origin=series, url=url, ts=ts,
+                                            user_id=user_id)
+        is_slow = duration_ms >= settings.SLOW_API_MS
         if not (error or is_slow or n_plus_one or random.random() < settings.SAMPLE_RATE):
             return
         if url is None:
-            url = scrub_url(self.path, self.query_string)
-        query_count, query_time_ms = query_totals(self.queries, overflow)
+            url = scrub_url(path, query_string)
+        query_count, query_time_ms = query_totals(queries, overflow)
         cap = settings.MAX_QUERY_DETAILS_PER_REQUEST
         metadata: dict[str, Any] = {
-            "method": method, "route": self.route, "view": self.view, "url_name": self.url_name,
-            "status": self.status, "query_count": query_count,
+            "method": method, "route": route, "view": view, "url_name": url_name,
+            "status": status, "query_count": query_count,
             "query_time_ms": round(query_time_ms, 3), "slow": is_slow,
             "n_plus_one": [{k: v for k, v in item.items() if k != "sql"}
                            for item in n_plus_one[:cap]],
         }
-        if self.exception:
-            metadata["exception"] = self.exception
-        if self.streaming:
+        if exception:
+            metadata["exception"] = exception
+        if streaming:
             metadata["streaming"] = True
-            metadata["ttfb_ms"] = round(self.ttfb_ms or 0.0, 3)
-            metadata["aborted"] = self.aborted
-        if self.extra:
-            metadata.update(self.extra)
-        sink.row("metric", self.ts, {
+            metadata["ttfb_ms"] = round(ttfb_ms or 0.0, 3)
+            metadata["aborted"] = aborted
+        if extra:
+            metadata.update(extra)
+        sink.row("metric", ts, {
             "metric_type": "request", "metric_name": series, "url": url,
-            "user_id": self.user_id, "duration": round(self.duration_ms, 3),
+            "user_id": user_id, "duration": round(duration_ms, 3),
             "metadata": metadata,
-            "error_details": {"exception": self.exception or "", "status": self.status}
+            "error_details": {"exception": exception or "", "status": status}
             if error else None,
         })
 
