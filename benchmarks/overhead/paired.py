@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadgen import WrkRun, run_wrk, wrk_path
+from loadgen import WrkRun, wrk_path
 from procstat import CpuGroup, children_of, task_cpu_ns
 from servers import VIEWS, Gunicorn, free_port
 
@@ -110,36 +110,14 @@ def pg_cpu_ns(admin: Any, app_name: str) -> dict[int, tuple[int, str]]:
     return {pid: (task_cpu_ns(pid), query or "") for pid, query in rows}
 
 
-def window(server: Gunicorn, app_name: str, view: str, args: argparse.Namespace,
-           admin: Any) -> dict[str, Any]:
-    assert server.proc is not None
-    web0, pg0 = tree_cpu_ns(server.proc.pid), pg_cpu_ns(admin, app_name)
-    load = run_wrk(server.base_url + VIEWS[view], seconds=args.window,
-                   connections=args.connections, threads=args.threads)
-    time.sleep(args.gap)
-    web1, pg1 = tree_cpu_ns(server.proc.pid), pg_cpu_ns(admin, app_name)
-    pg = monitor_pg = 0
-    for pid, (ns, query) in pg1.items():
-        used = ns - pg0.get(pid, (0, ""))[0]
-        pg += used
-        if "benchapp_" not in query and "benchapp_" not in pg0.get(pid, (0, ""))[1]:
-            monitor_pg += used  # a connection that ran no view statement: the flusher's
-    n = max(load.requests, 1)
-    return {"requests": load.requests, "rps": load.rps, "p50_ms": load.p50_ms,
-            "p99_ms": load.p99_ms, "non_2xx": load.non_2xx,
-            "socket_errors": load.socket_errors,
-            "cpu_us_per_request": (web1 - web0 + pg) / 1000 / n,
-            "web_us_per_request": (web1 - web0) / 1000 / n, "pg_us_per_request": pg / 1000 / n,
-            "monitor_pg_us_per_request": monitor_pg / 1000 / n}
+def window(servers: dict[str, Gunicorn], names: dict[str, str], view: str,
+           args: argparse.Namespace, admin: Any, groups: dict[str, CpuGroup],
+           order: list[str]) -> dict[str, dict[str, Any]]:
+    """The servers in ``order`` loaded at the same time, each by its own wrk, then the gap.
 
-
-def window_both(servers: dict[str, Gunicorn], names: dict[str, str], view: str,
-                args: argparse.Namespace, admin: Any, groups: dict[str, CpuGroup],
-                order: list[str]) -> dict[str, dict[str, Any]]:
-    """Both servers loaded at the same time, each by its own wrk, then the gap.
-
-    Whatever the host does meanwhile (a neighbour's burst, steal, a frequency
-    change) it does to both: the pair's ratio keeps only their difference. With
+    Both servers (the concurrent mode): whatever the host does meanwhile (a
+    neighbour's burst, steal, a frequency change) it does to both, so the pair's
+    ratio keeps only their difference. One server: the alternate mode's turn. With
     cgroups, CPU is the group's ``cpuacct.usage`` (the gunicorn tree and the
     server's PostgreSQL backends, exited threads included) and equal shares give
     each server the same CPU budget, so the rps ratio compares throughput at equal
@@ -261,9 +239,9 @@ def compare(profile: str, view: str, args: argparse.Namespace, env: dict[str, st
             order = ["bare", profile]
             rng.shuffle(order)
             if args.mode == "concurrent":
-                got = window_both(servers, names, view, args, admin, groups, order)
+                got = window(servers, names, view, args, admin, groups, order)
             else:
-                got = {name: window(servers[name], names[name], view, args, admin)
+                got = {name: window(servers, names, view, args, admin, groups, [name])[name]
                        for name in order}
             if "perfmonitor" in got:
                 sent[view] += got["perfmonitor"]["requests"]

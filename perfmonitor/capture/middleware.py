@@ -239,7 +239,7 @@ class _StreamTimer:
             ctx = self.ctx
             # The queries the body ran while it streamed belong to the request too.
             changes: dict[str, Any] = {"duration_ms": (_perf() - self.start) * 1000.0,
-                                       "queries": list(ctx.queries),
+                                       "queries": ctx.queries,
                                        "overflow": ctx.overflow or None}
             if isinstance(exc, asyncio.CancelledError | GeneratorExit):
                 aborted = True

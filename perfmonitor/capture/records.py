@@ -214,7 +214,7 @@ class RequestRecord(NamedTuple):
     ts: float
     duration_ms: float
     queries: Queries
-    overflow: Overflow | None  # None when no query went past the cap (a dict is never untracked)
+    overflow: Overflow | None  # None when no query went past the cap (see above)
     exception: str = ""
     url_name: str = ""
     user_id: str = ""
