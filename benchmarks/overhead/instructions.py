@@ -58,6 +58,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--prepare", action="store_true",
                         help="recreate and seed the database first (as run.py does)")
     parser.add_argument("--keep", action="store_true", help="keep the callgrind files")
+    parser.add_argument("--split-threads", action="store_true",
+                        help="also count each thread apart: the serving thread (the request "
+                             "path) and the others (flusher, transport)")
     parser.add_argument("--report", metavar="JSON", help="print a saved result and exit")
     parser.add_argument("--paired", metavar="JSON", action="append", default=[],
                         help="with --report: a paired.py result (bare's CPU split) to "
@@ -121,6 +124,7 @@ def run_profile(profile: str, view: str, args: argparse.Namespace, env: dict[str
     prefix = out_dir / f"cg-{profile}-{view}"
     per_flush = args.per_flush or PER_FLUSH[view]
     cmd = ["valgrind", "--tool=callgrind", "--dump-instr=no",
+           *(["--separate-threads=yes"] if args.split_threads else []),
            f"--callgrind-out-file={prefix}.%p", str(VENV_BIN / "python"),
            str(VENV_BIN / "gunicorn"), "benchproject.wsgi:application", "--workers", "1",
            "--worker-class", "sync", "--bind", f"127.0.0.1:{port}", "--timeout", "0",
@@ -167,11 +171,16 @@ def run_profile(profile: str, view: str, args: argparse.Namespace, env: dict[str
             proc.wait()
     dumps = read_dumps(prefix)
     for seg in segments:
-        ir = dumps.get(seg["label"])
-        if ir is None:
+        threads = dumps.get(seg["label"])
+        if threads is None:
             raise RuntimeError(f"no callgrind dump for {seg['label']} of {profile} {view}")
+        ir = sum(threads.values())
         seg["instructions"] = ir
         seg["ir_per_request"] = ir / seg["requests"]
+        if args.split_threads:  # thread 1 is the worker's main thread, which serves
+            serving = threads.get(1, 0)
+            seg["serving_ir_per_request"] = serving / seg["requests"]
+            seg["other_ir_per_request"] = (ir - serving) / seg["requests"]
         seg["pg_view_us_per_request"] = seg["pg_view_ns"] / 1000 / seg["requests"]
         seg["pg_other_us_per_request"] = seg["pg_other_ns"] / 1000 / seg["requests"]
     if not args.keep:
@@ -183,18 +192,21 @@ def run_profile(profile: str, view: str, args: argparse.Namespace, env: dict[str
 
 _DESC = re.compile(r"^desc: Trigger: Client Request: (.*)$", re.M)
 _SUMMARY = re.compile(r"^summary: (\d+)$", re.M)
+_THREAD = re.compile(r"^thread: (\d+)$", re.M)
 
 
-def read_dumps(prefix: Path) -> dict[str, int]:
-    """label -> instructions, from the worker's client-request dumps."""
-    out: dict[str, int] = {}
+def read_dumps(prefix: Path) -> dict[str, dict[int, int]]:
+    """label -> {thread: instructions}, from the worker's client-request dumps (one file
+    per dump, or per dump and thread with --separate-threads; thread 0: all of them)."""
+    out: dict[str, dict[int, int]] = {}
     for path in prefix.parent.glob(prefix.name + ".*"):
         if path.name.endswith(".log"):
             continue
-        head = path.read_text(errors="replace")[:4000]
-        label, total = _DESC.search(head), _SUMMARY.search(path.read_text(errors="replace"))
+        text = path.read_text(errors="replace")
+        label, total, thread = _DESC.search(text[:4000]), _SUMMARY.search(text), _THREAD.search(text[:4000])
         if label and total:
-            out[label.group(1).strip()] = int(total.group(1))
+            out.setdefault(label.group(1).strip(), {})[int(thread.group(1)) if thread else 0] = \
+                int(total.group(1))
     return out
 
 
@@ -215,6 +227,11 @@ def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "ir_ratio_max": max(ir) / base if base else None,
             "pg_view_us_per_request": pg_view, "pg_other_us_per_request": pg_other,
         })
+        if "serving_ir_per_request" in r["segments"][0]:
+            rows[-1]["serving_ir_per_request"] = statistics.median(
+                s["serving_ir_per_request"] for s in r["segments"])
+            rows[-1]["other_ir_per_request"] = statistics.median(
+                s["other_ir_per_request"] for s in r["segments"])
     return rows
 
 
