@@ -25,7 +25,7 @@ series.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
@@ -248,6 +248,14 @@ class RequestRecord(NamedTuple):
         is_slow = duration_ms >= settings.SLOW_API_MS
         if not (error or is_slow or n_plus_one or random.random() < settings.SAMPLE_RATE):
             return
+        self.detail_row(sink, method, series, overflow, is_slow, n_plus_one, url)
+
+    def detail_row(self, sink: Sink, method: str, series: str, overflow: Overflow,
+                   is_slow: bool, n_plus_one: list[dict[str, Any]], url: str | None) -> None:
+        """The request's raw row (sampled, slow, failed or with an N+1)."""
+        (_, route, view, path, query_string, status, ts, duration_ms, queries, _,
+         exception, url_name, user_id, streaming, ttfb_ms, aborted, extra) = self
+        error = self.error
         if url is None:
             url = scrub_url(path, query_string)
         query_count, query_time_ms = query_totals(queries, overflow)
@@ -341,6 +349,116 @@ def request_record(plain: tuple[Any, ...]) -> RequestRecord:
     flat = plain[12:]
     queries = list(zip(flat[::3], flat[1::3], flat[2::3], strict=True))
     return RequestRecord._make((*plain[:8], queries, *plain[8:12], False, None, False, None))
+
+
+def expand_requests(records: list[tuple[Any, ...]], sink: Sink,
+                    between: Callable[[], None] | None = None,
+                    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Expand the plain request tuples of a batch together.
+
+    Returns the records left for one-by-one expansion, and those whose raw row could
+    not be built (their values are in; like a record whose expand() raised, they count
+    as failed).
+
+    The common request (no server error, not slow, no slow or failed query, no query
+    past the cap, no N+1 pattern) needs nothing of its own but its values in their
+    series. Requests of the same method, route, minute and statements (a "shape":
+    a view runs the same statements request after request) are taken together:
+    their columns come out of one ``zip`` and go into their series with one
+    ``extend`` each, checks run once per column, the N+1 test once per shape, and
+    only the sampled ones build a raw row. Everything else is left for
+    :func:`expand_plain`, one by one. Values reach their series in shape order, so a
+    series fed by several shapes sums them in another order than the requests came
+    (the same values; a float sum can differ in its last bits).
+    """
+    slow_request_ms = settings.SLOW_API_MS
+    groups: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+    left: list[tuple[Any, ...]] = []
+    failed: list[tuple[Any, ...]] = []
+    for record in records:
+        try:
+            if record[8] is None and record[5] < 500 and not record[9] \
+                    and record[7] < slow_request_ms:
+                key = (record[0], record[1], record[6] // 60, record[12::3])
+                group = groups.get(key)
+                if group is None:
+                    groups[key] = [record]
+                else:
+                    group.append(record)
+                continue
+        except Exception:  # not a request as the middleware makes them: one by one
+            pass
+        left.append(record)
+    if not groups:
+        return left, failed
+    slow_query_ms = settings.SLOW_QUERY_MS
+    sample_rate = settings.SAMPLE_RATE
+    draw = random.random
+    repeats: dict[tuple[str, ...], bool] = {}
+    for (method, route, minute, sqls), group in groups.items():
+        try:
+            repeated = repeats.get(sqls)
+            if repeated is None:
+                repeated = repeats[sqls] = _repeats_a_fingerprint(sink, sqls)
+            columns = None if repeated else _columns(group)
+            if columns is not None and columns[1] and \
+                    max(map(max, columns[1])) >= slow_query_ms:  # slow queries: one by one
+                fast = [record for record in group if max(record[13::3]) < slow_query_ms]
+                left.extend(record for record in group if max(record[13::3]) >= slow_query_ms)
+                group = fast
+                columns = _columns(group) if fast else None
+                if columns is None:
+                    continue
+        except Exception:
+            columns = None
+        if columns is None:
+            left.extend(group)
+            continue
+        durations, times = columns
+        if method not in HTTP_METHODS:
+            method = "OTHER"
+        series = f"{method} {route}"
+        sink.extend("request", route, method, minute, durations)
+        sink.extend_queries(sqls, times, series, minute)
+        for record in group:
+            if draw() < sample_rate:
+                try:
+                    request_record(record).detail_row(sink, method, series, NO_OVERFLOW, False,
+                                                      [], None)
+                except Exception:
+                    failed.append(record)
+        if between is not None:
+            between()
+    return left, failed
+
+
+def _columns(group: list[tuple[Any, ...]]) -> tuple[Any, list[Any]] | None:
+    """(durations, each query's times) of requests of one shape, or None when a value
+    is not a finite number or a query failed (those go one by one)."""
+    try:
+        columns = list(zip(*group, strict=True))
+        durations, times = columns[7], columns[13::3]
+        for column in (durations, *times):
+            total = sum(column)  # raises for what is not a number
+            if total - total != 0.0:  # NaN or infinity somewhere
+                return None
+        if any(True in column for column in columns[14::3]):
+            return None
+        return durations, times
+    except Exception:
+        return None
+
+
+def _repeats_a_fingerprint(sink: Sink, sqls: tuple[str, ...]) -> bool:
+    """Whether one fingerprint comes N_PLUS_ONE_THRESHOLD times in these statements."""
+    threshold = settings.N_PLUS_ONE_THRESHOLD
+    if len(sqls) < threshold:
+        return False
+    counts: dict[str, int] = {}
+    for sql in sqls:
+        fp = sink.fingerprint(sql)[0]
+        counts[fp] = counts.get(fp, 0) + 1
+    return max(counts.values()) >= threshold
 
 
 def expand_plain(record: tuple[Any, ...], sink: Sink) -> None:

@@ -26,7 +26,7 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from functools import reduce
 from itertools import chain
@@ -180,6 +180,32 @@ class Sink:
                 any_slow = True
         return fps, any_slow
 
+    def extend(self, kind: str, name: str, dimension: str, minute: float,
+               values: Iterable[float]) -> None:
+        """``measure`` of finite values, no error, weight 1, all in one minute (ts // 60)."""
+        key = (kind, name, dimension, minute)
+        series = self.values.get(key)
+        if series is None:
+            series = self.values[key] = []
+        series.extend(values)
+
+    def extend_queries(self, sqls: Sequence[str], times: Sequence[Iterable[float]],
+                       dimension: str, minute: float) -> None:
+        """``extend`` for each statement's query series: sqls[i] ran times[i]."""
+        table = self._query_series.get((dimension, minute))
+        if table is None:
+            table = self._query_series[(dimension, minute)] = {}
+        for sql, values in zip(sqls, times, strict=True):
+            entry = table.get(sql)
+            if entry is None:
+                fp = self.fingerprint(sql)[0]
+                key = ("query", fp, dimension, minute)
+                series = self.values.get(key)
+                if series is None:
+                    series = self.values[key] = []
+                entry = table[sql] = (fp, series)
+            entry[1].extend(values)
+
     def row(self, model: str, ts: float, fields: dict[str, Any]) -> None:
         self.rows[model].append((ts, fields))
 
@@ -295,14 +321,33 @@ def _weighted_stats(values: list[float], weights: dict[int, float],
 
 
 def expand_records(records: Iterable[Any]) -> tuple[Sink, list[Any], int]:
-    """Expand records into a Sink: (sink, records that expanded, how many failed)."""
+    """Expand records into a Sink: (sink, records that expanded, how many failed).
+
+    The requests the middleware pushed as plain tuples go first, together
+    (:func:`~perfmonitor.capture.records.expand_requests`); what they leave, and every
+    other record, one by one.
+    """
     sink = Sink()
     good = []
     failures = 0
-    from perfmonitor.capture.records import expand_plain
+    from perfmonitor.capture.records import STANDALONE_FIELDS, expand_plain, expand_requests
 
     let_requests_in = _Yielder()
-    for n, record in enumerate(records, 1):
+    requests = []
+    others = []
+    for record in records:
+        if type(record) is tuple and len(record) != STANDALONE_FIELDS:
+            requests.append(record)
+        else:
+            others.append(record)
+    if requests:
+        left, failed = expand_requests(requests, sink, let_requests_in)
+        failures += len(failed)
+        if len(left) + len(failed) < len(requests):
+            apart = {id(record) for record in chain(left, failed)}
+            good = [record for record in requests if id(record) not in apart]
+        others = left + others
+    for n, record in enumerate(others, 1):
         try:
             if type(record) is tuple:  # a request or a stray query, as the hooks push them
                 expand_plain(record, sink)
