@@ -59,8 +59,8 @@ def parse_args() -> argparse.Namespace:
                         help="recreate and seed the database first (as run.py does)")
     parser.add_argument("--keep", action="store_true", help="keep the callgrind files")
     parser.add_argument("--split-threads", action="store_true",
-                        help="also count each thread apart: the serving thread (the request "
-                             "path) and the others (flusher, transport)")
+                        help="count the serving thread alone (valgrind --separate-threads): "
+                             "the request path without the flusher's thread")
     parser.add_argument("--report", metavar="JSON", help="print a saved result and exit")
     parser.add_argument("--paired", metavar="JSON", action="append", default=[],
                         help="with --report: a paired.py result (bare's CPU split) to "
@@ -177,10 +177,8 @@ def run_profile(profile: str, view: str, args: argparse.Namespace, env: dict[str
         ir = sum(threads.values())
         seg["instructions"] = ir
         seg["ir_per_request"] = ir / seg["requests"]
-        if args.split_threads:  # thread 1 is the worker's main thread, which serves
-            serving = threads.get(1, 0)
-            seg["serving_ir_per_request"] = serving / seg["requests"]
-            seg["other_ir_per_request"] = (ir - serving) / seg["requests"]
+        if args.split_threads:  # a client request dumps its own thread: the serving one
+            seg["serving_ir_per_request"] = threads.get(1, 0) / seg["requests"]
         seg["pg_view_us_per_request"] = seg["pg_view_ns"] / 1000 / seg["requests"]
         seg["pg_other_us_per_request"] = seg["pg_other_ns"] / 1000 / seg["requests"]
     if not args.keep:
@@ -203,10 +201,11 @@ def read_dumps(prefix: Path) -> dict[str, dict[int, int]]:
         if path.name.endswith(".log"):
             continue
         text = path.read_text(errors="replace")
-        label, total, thread = _DESC.search(text[:4000]), _SUMMARY.search(text), _THREAD.search(text[:4000])
+        head = text[:4000]
+        label, total, thread = _DESC.search(head), _SUMMARY.search(text), _THREAD.search(head)
         if label and total:
-            out.setdefault(label.group(1).strip(), {})[int(thread.group(1)) if thread else 0] = \
-                int(total.group(1))
+            threads = out.setdefault(label.group(1).strip(), {})
+            threads[int(thread.group(1)) if thread else 0] = int(total.group(1))
     return out
 
 
@@ -230,8 +229,6 @@ def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if "serving_ir_per_request" in r["segments"][0]:
             rows[-1]["serving_ir_per_request"] = statistics.median(
                 s["serving_ir_per_request"] for s in r["segments"])
-            rows[-1]["other_ir_per_request"] = statistics.median(
-                s["other_ir_per_request"] for s in r["segments"])
     return rows
 
 
