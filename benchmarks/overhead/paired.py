@@ -83,7 +83,9 @@ def parse_args() -> argparse.Namespace:
                         help="PYTHONHASHSEED of every server (the same for bare and profile)")
     parser.add_argument("--no-prepare", action="store_true",
                         help="keep the database (default: recreate and seed it)")
-    parser.add_argument("--report", metavar="JSON", help="print a saved result and exit")
+    parser.add_argument("--report", metavar="JSON[,JSON...]",
+                        help="print saved results and exit; several files are pooled "
+                             "(each run's blocks kept apart)")
     parser.add_argument("--db-host", default="127.0.0.1")
     parser.add_argument("--db-port", default="5432")
     parser.add_argument("--db-user", default="postgres")
@@ -289,6 +291,24 @@ def summarize(comparisons: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def pooled(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The comparisons of several runs, one per profile and view, with every block
+    kept apart (a run's block numbers are offset past the previous runs')."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    offset = 0
+    for result in results:
+        last = offset
+        for c in result["comparisons"]:
+            merged = out.setdefault((c["profile"], c["view"]),
+                                    {"profile": c["profile"], "view": c["view"], "pairs": []})
+            for i, pair in enumerate(c["pairs"]):
+                block = offset + pair.get("block", i)
+                merged["pairs"].append({**pair, "block": block})
+                last = max(last, block + 1)
+        offset = last
+    return list(out.values())
+
+
 def _ci(value: tuple[float, float, float]) -> str:
     return f"{value[0]:.3f} [{value[1]:.3f}, {value[2]:.3f}]"
 
@@ -336,8 +356,8 @@ def main() -> None:
     # Stopped with SIGTERM: unwind, so servers stop and cgroups are removed.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.report:
-        result = json.loads(Path(args.report).read_text())
-        print(markdown(summarize(result["comparisons"])))
+        print(markdown(summarize(pooled([json.loads(Path(path).read_text())
+                                         for path in args.report.split(",")]))))
         return
     if Path(sys.prefix).resolve() != (HERE / ".venv").resolve():
         from run import ensure_venv
