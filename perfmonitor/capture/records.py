@@ -403,8 +403,9 @@ def expand_requests(records: list[tuple[Any, ...]], sink: Sink,
             columns = None if repeated else _columns(group)
             if columns is not None and columns[1] and \
                     max(map(max, columns[1])) >= slow_query_ms:  # slow queries: one by one
-                fast = [record for record in group if max(record[13::3]) < slow_query_ms]
-                left.extend(record for record in group if max(record[13::3]) >= slow_query_ms)
+                fast = []
+                for record in group:
+                    (left if max(record[13::3]) >= slow_query_ms else fast).append(record)
                 group = fast
                 columns = _columns(group) if fast else None
                 if columns is None:

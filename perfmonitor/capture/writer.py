@@ -183,11 +183,7 @@ class Sink:
     def extend(self, kind: str, name: str, dimension: str, minute: float,
                values: Iterable[float]) -> None:
         """``measure`` of finite values, no error, weight 1, all in one minute (ts // 60)."""
-        key = (kind, name, dimension, minute)
-        series = self.values.get(key)
-        if series is None:
-            series = self.values[key] = []
-        series.extend(values)
+        self.values.setdefault((kind, name, dimension, minute), []).extend(values)
 
     def extend_queries(self, sqls: Sequence[str], times: Sequence[Iterable[float]],
                        dimension: str, minute: float) -> None:
@@ -199,10 +195,7 @@ class Sink:
             entry = table.get(sql)
             if entry is None:
                 fp = self.fingerprint(sql)[0]
-                key = ("query", fp, dimension, minute)
-                series = self.values.get(key)
-                if series is None:
-                    series = self.values[key] = []
+                series = self.values.setdefault(("query", fp, dimension, minute), [])
                 entry = table[sql] = (fp, series)
             entry[1].extend(values)
 
