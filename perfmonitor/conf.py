@@ -49,6 +49,9 @@ DEFAULTS: dict[str, Setting] = {
                               "the retry backoff after a failed flush.", minimum=0.01),
     "BACKGROUND_FLUSH": Setting(True, (bool,), "Run the flusher thread. Off only in tests that "
                                 "flush explicitly with perfmonitor.capture.buffer.flush_now()."),
+    "FLUSH_SYNCHRONOUS_COMMIT": Setting(False, (bool,), "PostgreSQL: make the flusher's own "
+                                        "connection wait for each commit to reach disk. Off: "
+                                        "it commits asynchronously (synchronous_commit off)."),
     "BATCH_SIZE": Setting(1000, (int,), "Buffered records that wake the flusher before its "
                           "interval; one write takes at most ten times this many.", minimum=1),
     "BUFFER_SIZE": Setting(20000, (int,), "Records held in memory per process (waiting or being "

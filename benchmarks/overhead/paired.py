@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from loadgen import WrkRun, wrk_path
-from procstat import CpuGroup, children_of, task_cpu_ns
+from procstat import CpuGroup, children_of, other_threads_ns, task_cpu_ns
 from servers import VIEWS, Gunicorn, free_port
 
 HERE = Path(__file__).resolve().parent
@@ -105,6 +105,10 @@ def tree_cpu_ns(parent: int) -> int:
     return task_cpu_ns(parent) + sum(task_cpu_ns(pid) for pid in children_of(parent))
 
 
+def background_ns(parent: int) -> int:
+    return sum(other_threads_ns(pid) for pid in children_of(parent))
+
+
 def pg_cpu_ns(admin: Any, app_name: str) -> dict[int, tuple[int, str]]:
     rows = admin.execute(
         "SELECT pid, query FROM pg_stat_activity WHERE application_name = %s "
@@ -128,6 +132,7 @@ def window(servers: dict[str, Gunicorn], names: dict[str, str], view: str,
     for name, group in groups.items():  # a backend opened since (a reconnect) joins
         group.add(pg_cpu_ns(admin, names[name]))
     web0 = {name: tree_cpu_ns(servers[name].proc.pid) for name in order}
+    bg0 = {name: background_ns(servers[name].proc.pid) for name in order}
     pg0 = {name: pg_cpu_ns(admin, names[name]) for name in order}
     group0 = {name: group.usage_ns() for name, group in groups.items()}
     runs = {name: WrkRun(servers[name].base_url + VIEWS[view], seconds=args.window,
@@ -138,6 +143,7 @@ def window(servers: dict[str, Gunicorn], names: dict[str, str], view: str,
     out = {}
     for name in order:
         web1, pg1 = tree_cpu_ns(servers[name].proc.pid), pg_cpu_ns(admin, names[name])
+        background = background_ns(servers[name].proc.pid) - bg0[name]
         pg = monitor_pg = 0
         for pid, (ns, query) in pg1.items():
             used = ns - pg0[name].get(pid, (0, ""))[0]
@@ -154,6 +160,8 @@ def window(servers: dict[str, Gunicorn], names: dict[str, str], view: str,
                      "cpu_us_per_request": total / 1000 / n,
                      "web_us_per_request": web / 1000 / n, "pg_us_per_request": pg / 1000 / n,
                      "monitor_pg_us_per_request": monitor_pg / 1000 / n,
+                     # workers' threads other than the serving one (a flusher, a transport)
+                     "background_us_per_request": background / 1000 / n,
                      "proc_cpu_us_per_request": (web + pg) / 1000 / n}
     return out
 
@@ -394,6 +402,7 @@ def main() -> None:
     env["BENCH_SENTRY_DSN"] = f"http://public@127.0.0.1:{sink_port}/1"
     result: dict[str, Any] = {"config": {k: v for k, v in vars(args).items()},
                               "environment": environment(args), "started": stamp,
+                              "perfmonitor_settings": os.environ.get("BENCH_PERFMONITOR_SETTINGS"),
                               "comparisons": []}
     sent = {view: 0 for view in VIEWS}
     expected: dict[str, str] = {}

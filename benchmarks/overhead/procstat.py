@@ -172,6 +172,20 @@ def task_cpu_ns(pid: int) -> int:
     return total
 
 
+def other_threads_ns(pid: int) -> int:
+    """CPU time of a process's live threads other than its main thread, in ns.
+
+    For a gunicorn sync worker: everything but the thread that serves requests
+    (perfmonitor's flusher, sentry-sdk's transport).
+    """
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return 0
+    return sum(_sched_ns(f"/proc/{pid}/task/{tid}/sched") or 0 for tid in tids
+               if tid != str(pid))
+
+
 CGROUP_V1 = "/sys/fs/cgroup"
 
 

@@ -255,7 +255,7 @@ class Buffer:
             if failures:  # records that cannot expand are dropped, not retried
                 self._internal_errors.add(failures)
                 batch = good
-            written = writer.write(sink)
+            written = writer.write(sink, own_connection=threading.current_thread() is self._thread)
         except Exception as exc:
             self._failed(batch, exc, writer.is_connection_error(exc))
             return 0

@@ -25,7 +25,7 @@ import orjson
 from django.db.models import Model
 
 from perfmonitor.ids import uuid7_bytes_many
-from perfmonitor.models import PerformanceMetric, WebVital
+from perfmonitor.models import MetricRollup, PerformanceMetric, WebVital
 
 ROW_MODELS: dict[str, type[Model]] = {"metric": PerformanceMetric, "vital": WebVital}
 ROW_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -260,3 +260,48 @@ def binary_copy_chunks(model_key: str, items: list[tuple[float, dict[str, Any]]]
             between_chunks()
     chunks.append(TRAILER)
     return chunks
+
+
+# -- rollup rows -------------------------------------------------------------------------
+
+# Every column but the id, in this order (a test checks it against the model).
+ROLLUP_COPY_COLUMNS = ("kind", "name", "dimension", "bucket_start", "resolution", "count",
+                       "sum", "min", "max", "errors", "sketch", "compacted")
+_ROLLUP_ROW_START = struct.pack(">h", len(ROLLUP_COPY_COLUMNS))
+_int4 = struct.Struct(">ii").pack  # length 4, value
+_int8 = struct.Struct(">iq").pack  # length 8, value
+_FALSE = struct.pack(">ib", 1, 0)
+_R_KIND = _limit(MetricRollup, "kind")
+_R_NAME, _R_DIMENSION = _limit(MetricRollup, "name"), _limit(MetricRollup, "dimension")
+
+
+def rollup_copy_chunks(rollups: list[tuple[Any, ...]], resolution: int) -> list[bytes]:
+    """The COPY ... (FORMAT BINARY) stream of partial rollup rows.
+
+    ``rollups``: ``(series, count, sum, min, max, errors, sketch)`` as
+    :meth:`perfmonitor.capture.writer.Sink.rollups` gives them, the series being
+    ``(kind, name, dimension, bucket start in Unix seconds)``. Counts are whole
+    numbers (weights are), as the bigint columns take them.
+    """
+    names: dict[str, bytes] = {}
+    dimensions: dict[str, bytes] = {}
+    kinds: dict[str, bytes] = {}
+    buckets: dict[int, bytes] = {}
+    stored_resolution = _int4(4, resolution)
+    out = [HEADER]
+    for (kind, name, dimension, bucket), count, total, low, high, errors, sketch in rollups:
+        start = buckets.get(bucket)
+        if start is None:
+            start = buckets[bucket] = timestamp_field(bucket)
+        out.append(b"".join((
+            _ROLLUP_ROW_START,
+            _cached_text(kinds, kind, _R_KIND),
+            _cached_text(names, name, _R_NAME),
+            _cached_text(dimensions, dimension, _R_DIMENSION),
+            # Sums keep infinity (a sum can overflow; float8 stores it), as text COPY did.
+            start, stored_resolution, _int8(8, int(count)), _float8(8, total),
+            _float8(8, low), _float8(8, high), _int8(8, int(errors)), _length(len(sketch)),
+            sketch, _FALSE,
+        )))
+    out.append(TRAILER)
+    return out

@@ -26,6 +26,7 @@ import contextlib
 import math
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from functools import reduce
@@ -51,12 +52,15 @@ from perfmonitor.capture.context import capture_suppressed
 from perfmonitor.capture.fingerprint import FingerprintCache
 from perfmonitor.capture.rows import (
     COPY_COLUMNS,
+    ROLLUP_COPY_COLUMNS,
     ROW_DEFAULTS,
     ROW_MODELS,
     binary_copy_chunks,
     clean_row,
     clean_text,
+    rollup_copy_chunks,
 )
+from perfmonitor.conf import settings
 from perfmonitor.ids import uuid7_hex_many
 from perfmonitor.models import MetricRollup, MonitorHealth, QueryFingerprint
 
@@ -366,12 +370,13 @@ def expand(records: Iterable[Any]) -> tuple[Sink, int]:
 class Prepared:
     """A Sink made ready to write on one database: built once, written (or retried) as is."""
 
-    __slots__ = ("vendor", "rollups", "raw", "new_fingerprints", "row_count")
+    __slots__ = ("vendor", "rollups", "rollup_count", "raw", "new_fingerprints", "row_count")
 
-    def __init__(self, vendor: str, rollups: list[dict[str, Any]], raw: dict[str, Any],
+    def __init__(self, vendor: str, rollups: list[Any], rollup_count: int, raw: dict[str, Any],
                  new_fingerprints: dict[str, str], row_count: int) -> None:
         self.vendor = vendor
-        self.rollups = rollups
+        self.rollups = rollups  # binary COPY chunks (PostgreSQL) or row dicts
+        self.rollup_count = rollup_count
         self.raw = raw  # binary COPY chunks (PostgreSQL) or cleaned row dicts, per table
         self.new_fingerprints = new_fingerprints
         self.row_count = row_count
@@ -417,15 +422,20 @@ def _raw_rows(sink: Sink, now: datetime) -> dict[str, list[dict[str, Any]]]:
 def prepare(sink: Sink, alias: str) -> Prepared:
     """Rollups and raw rows of a Sink, in the form the database behind ``alias`` takes."""
     vendor = connections[alias].vendor
-    rollups = _rollup_rows(sink)
     raw: dict[str, Any]
+    rollups: list[Any]
     if vendor == "postgresql":
+        series = sink.rollups()
+        count = len(series)
+        rollups = rollup_copy_chunks(series, MetricRollup.MINUTE) if series else []
         created = time.time()
         raw = {model: binary_copy_chunks(model, items, created, _Yielder())
                for model, items in sink.rows.items() if items}
     else:
+        rollups = _rollup_rows(sink)
+        count = len(rollups)
         raw = {model: rows for model, rows in _raw_rows(sink, timezone.now()).items() if rows}
-    return Prepared(vendor, rollups, raw, dict(sink.new_fingerprints), sink.row_count)
+    return Prepared(vendor, rollups, count, raw, dict(sink.new_fingerprints), sink.row_count)
 
 
 _copy_statements: dict[tuple[str, str, tuple[str, ...], bool], str] = {}
@@ -451,12 +461,10 @@ def _build_copy_statement(connection: Any, model: type[Model], columns: tuple[st
     return f"COPY {table} ({names}) FROM STDIN" + (" (FORMAT BINARY)" if binary else "")
 
 
-def _copy_rollups(connection: Any, rows: list[dict[str, Any]]) -> None:
-    names = [f.attname for f in MetricRollup._meta.concrete_fields if not f.primary_key]
-    statement = _copy_statement(connection, MetricRollup, names)
+def _copy_binary(connection: Any, statement: str, chunks: list[bytes]) -> None:
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row([row[name] for name in names])
+        for chunk in chunks:
+            copy.write(chunk)
 
 
 def _write_postgresql(connection: Any, prepared: Prepared) -> None:
@@ -464,13 +472,13 @@ def _write_postgresql(connection: Any, prepared: Prepared) -> None:
     # a lost connection is an OperationalError like everywhere else.
     with connection.wrap_database_errors:
         for model_key, chunks in prepared.raw.items():
-            statement = _copy_statement(connection, ROW_MODELS[model_key],
-                                        COPY_COLUMNS[model_key], binary=True)
-            with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-                for chunk in chunks:
-                    copy.write(chunk)
+            _copy_binary(connection, _copy_statement(connection, ROW_MODELS[model_key],
+                                                     COPY_COLUMNS[model_key], binary=True),
+                         chunks)
         if prepared.rollups:
-            _copy_rollups(connection, prepared.rollups)
+            _copy_binary(connection, _copy_statement(connection, MetricRollup,
+                                                     ROLLUP_COPY_COLUMNS, binary=True),
+                         prepared.rollups)
 
 
 def _write_other(alias: str, prepared: Prepared) -> None:
@@ -499,7 +507,7 @@ def write_prepared(prepared: Prepared, alias: str) -> int:
     if len(_known_fingerprints) > MAX_KNOWN_FINGERPRINTS:
         _known_fingerprints.clear()
     _known_fingerprints.update(prepared.new_fingerprints)
-    return prepared.row_count + len(prepared.rollups)
+    return prepared.row_count + prepared.rollup_count
 
 
 def _discard_connection(connection: Any) -> None:
@@ -509,13 +517,42 @@ def _discard_connection(connection: Any) -> None:
         connection.close()
 
 
-def write(sink: Sink) -> int:
-    """Write everything in the sink; return the number of rows written."""
+def _commit_asynchronously(connection: Any) -> None:
+    """``SET synchronous_commit TO off`` on the flusher's own connection, once per session.
+
+    Monitoring data can afford what PostgreSQL's asynchronous commit risks: a
+    database crash loses at most the last few hundred milliseconds of committed
+    flushes (three times ``wal_writer_delay``), never consistency. The commit no
+    longer waits for its WAL flush, and the WAL writer syncs several commits at
+    once. Only this connection: the host's sessions are never touched.
+    """
+    if settings.FLUSH_SYNCHRONOUS_COMMIT or connection.vendor != "postgresql":
+        return
+    connection.ensure_connection()
+    session = connection.connection
+    if _async_sessions.get(connection) is session:
+        return
+    with capture_suppressed(), connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO off")
+    _async_sessions[connection] = session
+
+
+_async_sessions: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def write(sink: Sink, own_connection: bool = False) -> int:
+    """Write everything in the sink; return the number of rows written.
+
+    ``own_connection``: the calling thread's connection is the flusher's own (not a
+    request's, a command's or a test's), so its session may be tuned for it.
+    """
     alias = router.db_for_write(MetricRollup)
     connection = connections[alias]
     reused = connection.connection is not None
     prepared = prepare(sink, alias)
     try:
+        if own_connection:
+            _commit_asynchronously(connection)
         return write_prepared(prepared, alias)
     except Exception as exc:
         _discard_connection(connection)
@@ -524,6 +561,8 @@ def write(sink: Sink) -> int:
     # The kept-open connection was dead (server restart, idle timeout): one
     # fresh try before this counts as a failed flush.
     try:
+        if own_connection:
+            _commit_asynchronously(connection)
         return write_prepared(prepared, alias)
     except Exception:
         _discard_connection(connection)

@@ -190,3 +190,38 @@ def test_the_background_flusher_tells_live_dashboards_new_rows_arrived(client, p
     message = async_to_sync(receive)()
     assert message["type"] == live.MESSAGE_TYPE
     assert message["topic"] == "metrics" and message["payload"]["rows"] >= 2
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("synchronous", [False, True])
+def test_the_flusher_commits_asynchronously_on_its_own_connection_only(
+        client, perf, monkeypatch, synchronous):
+    from django.db import connections
+
+    from perfmonitor.capture import writer
+
+    seen = []
+    real_write = writer.write
+
+    def write_and_look(sink, own_connection=False):
+        written = real_write(sink, own_connection=own_connection)
+        with connections["default"].cursor() as cursor:  # the flusher thread's connection
+            cursor.execute("SHOW synchronous_commit")
+            seen.append((own_connection, cursor.fetchone()[0]))
+        return written
+
+    monkeypatch.setattr(writer, "write", write_and_look)
+    perf(BACKGROUND_FLUSH=True, FLUSH_INTERVAL=0.05, FLUSH_SYNCHRONOUS_COMMIT=synchronous)
+    assert client.get("/capture/plain/").status_code == 200
+    wait_for(lambda: seen)
+    assert seen[0] == (True, "on" if synchronous else "off")
+    wait_for(lambda: requests_stored() == 1)
+
+    # An explicit flush in the host's thread (exit, a command) leaves its session alone.
+    assert client.get("/capture/plain/").status_code == 200
+    buffer.stop()
+    buffer_module.flush_now()
+    assert seen[-1] == (False, "on")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"

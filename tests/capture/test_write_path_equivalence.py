@@ -22,6 +22,7 @@ from perfmonitor.capture import writer
 from perfmonitor.capture.records import Measurement, RequestRecord
 from perfmonitor.capture.rows import (
     COPY_COLUMNS,
+    ROLLUP_COPY_COLUMNS,
     ROW_DEFAULTS,
     ROW_MODELS,
     clean_row,
@@ -207,6 +208,33 @@ def test_copy_columns_cover_every_column_of_the_raw_tables():
     for key, model in ROW_MODELS.items():
         assert set(COPY_COLUMNS[key]) == {f.attname for f in model._meta.concrete_fields}
         assert len(COPY_COLUMNS[key]) == len(set(COPY_COLUMNS[key]))
+
+
+def test_rollup_copy_columns_are_every_column_but_the_id():
+    assert set(ROLLUP_COPY_COLUMNS) == {f.attname for f in MetricRollup._meta.concrete_fields
+                                        if not f.primary_key}
+
+
+@pytest.mark.django_db
+def test_rollup_rows_read_back_as_the_sink_made_them(flush):
+    """Odd names, an overflowing sum, negatives, only-error series: every column as computed."""
+    sink = Sink()
+    names = ["GET /a/\t\\ ünï", "nul\x00name", "n" * 300, "plain"]
+    for i in range(400):
+        sink.measure("custom", names[i % 4], ["", "d\x00", "x" * 300][i % 3],
+                     [1e308, -2.5, 0.0, 12.75][i % 4], i % 7 == 0, TS + (i % 3) * 60)
+    expected = {}
+    for (kind, name, dimension, bucket), count, total, low, high, errors, sketch in sink.rollups():
+        key = (kind, name.replace("\x00", ""), dimension.replace("\x00", ""), db_datetime(bucket))
+        expected[key] = (count, total, low, high, errors, sketch)
+    assert any(math.isinf(v[1]) for v in expected.values())  # a sum past the largest float
+    assert writer.write(sink) == len(expected)
+    stored = {(r.kind, r.name, r.dimension, r.bucket_start):
+              (r.count, r.sum, r.min, r.max, r.errors, bytes(r.sketch))
+              for r in MetricRollup.objects.all()}
+    assert stored == expected
+    assert set(MetricRollup.objects.values_list("resolution", "compacted")) == \
+        {(MetricRollup.MINUTE, False)}
 
 
 def test_copy_timestamps_are_the_datetimes_django_stores():

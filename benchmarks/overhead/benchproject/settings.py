@@ -64,6 +64,13 @@ if PROFILE == "perfmonitor":
         # carry ~50x fewer records than at full speed. instructions.py flushes
         # every --per-flush requests instead (benchapp/callgrind.py).
         PERFMONITOR = {"FLUSH_INTERVAL": 3600}
+    if os.environ.get("BENCH_PERFMONITOR_SETTINGS"):
+        # Diagnostics only (README "Taking perfmonitor apart"): settings on top of the
+        # defaults, as JSON, e.g. {"BACKGROUND_FLUSH": false} for the request path alone.
+        import json
+
+        PERFMONITOR = {**globals().get("PERFMONITOR", {}),
+                       **json.loads(os.environ["BENCH_PERFMONITOR_SETTINGS"])}
 
 elif PROFILE == "django-silk":
     # silk's README: the app, SilkyMiddleware, its URLs; default configuration.
