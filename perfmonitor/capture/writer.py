@@ -340,7 +340,9 @@ def expand_records(records: Iterable[Any]) -> tuple[Sink, list[Any], int]:
     if requests:
         left, failed = expand_requests(requests, sink, let_requests_in)
         failures += len(failed)
-        if len(left) + len(failed) < len(requests):
+        if not (left or failed):
+            good = requests
+        elif len(left) + len(failed) < len(requests):
             apart = {id(record) for record in chain(left, failed)}
             good = [record for record in requests if id(record) not in apart]
         others = left + others
