@@ -31,6 +31,18 @@ _HEADER = struct.Struct("<BBdI")  # version, flags, zero_count, bin count
 _FLAG_INTEGER_COUNTS = 1
 
 
+def compress(payload: bytes) -> bytes:
+    """A serialized sketch as stored: a zlib stream that ``zlib.decompress`` reads.
+
+    A sketch is a few KiB at most. ``zlib.compress`` sets up a 32 KiB window and
+    its 256 KiB of state for each call, which costs ~55 µs to allocate and fault in
+    (the flusher serializes a dozen sketches a second); a 2 KiB window and a 4 KiB
+    hash table cost ~6 µs and compress these payloads to the same size.
+    """
+    packer = zlib.compressobj(1, zlib.DEFLATED, 11, 5)
+    return packer.compress(payload) + packer.flush()
+
+
 class QuantileSketch:
     __slots__ = ("bins", "zero_count", "count")
 
@@ -137,7 +149,7 @@ class QuantileSketch:
         header = _HEADER.pack(
             _FORMAT_VERSION, _FLAG_INTEGER_COUNTS if integer else 0, self.zero_count, len(keys)
         )
-        return zlib.compress(header + deltas.tobytes() + count_array.tobytes(), 1)
+        return compress(header + deltas.tobytes() + count_array.tobytes())
 
     @classmethod
     def from_bytes(cls, data: bytes | memoryview | None) -> QuantileSketch:
@@ -520,7 +532,6 @@ def encode_many(owners: np.ndarray, values: np.ndarray, weights: np.ndarray | No
     fractional_sketches = set(bin_owner[~integral].tolist())
     count_bytes = np.where(integral, bin_weight, 0.0).astype("<u4").tobytes()
     pack = _HEADER.pack
-    compress = zlib.compress
     blobs = []
     zero_list = zeros.tolist()
     for i in range(n):
@@ -532,7 +543,7 @@ def encode_many(owners: np.ndarray, values: np.ndarray, weights: np.ndarray | No
             counts = count_bytes[4 * start:4 * end]
             flags = _FLAG_INTEGER_COUNTS
         blobs.append(compress(pack(_FORMAT_VERSION, flags, zero_list[i], end - start)
-                              + delta_bytes[4 * start:4 * end] + counts, 1))
+                              + delta_bytes[4 * start:4 * end] + counts))
     return blobs
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import zlib
 
 from perfmonitor.analytics.sketch import QuantileSketch, merge_serialized
 
@@ -13,6 +14,21 @@ def test_a_sketch_of_only_zeros_round_trips():
     sketch.add(0.0)
     back = QuantileSketch.from_bytes(sketch.to_bytes())
     assert back.count == 2 and back.zero_count == 2 and back.quantile(0.75) == 0.0
+
+
+def test_sketches_stored_with_the_default_zlib_window_still_read():
+    """Rows written before sketches were compressed with a small window merge with new ones."""
+    rng = random.Random(2)
+    sketch = QuantileSketch()
+    for _ in range(2000):
+        sketch.add(rng.lognormvariate(4, 2))
+    new = sketch.to_bytes()
+    old = zlib.compress(zlib.decompress(new), 1)  # how earlier versions stored it
+    assert new != old and zlib.decompress(new) == zlib.decompress(old)
+    assert len(new) <= len(old) * 1.05  # the small window compresses these as well
+    assert QuantileSketch.from_bytes(old).bins == QuantileSketch.from_bytes(new).bins == sketch.bins
+    merged = merge_serialized([old, new])
+    assert merged.count == 2 * sketch.count and merged.quantile(0.9) == sketch.quantile(0.9)
 
 
 def test_vectorized_merge_equals_merging_one_by_one():
