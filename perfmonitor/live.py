@@ -9,9 +9,12 @@ the dashboard falls back to polling.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import threading
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 from perfmonitor.conf import settings
@@ -19,6 +22,7 @@ from perfmonitor.conf import settings
 GROUP = "perfmonitor.live"
 MESSAGE_TYPE = "perfmonitor.update"  # consumers implement perfmonitor_update()
 MIN_INTERVAL_SECONDS = 1.0
+SEND_TIMEOUT_SECONDS = 2.0  # a layer that hangs (Redis unreachable) costs the caller this much
 
 logger = logging.getLogger("perfmonitor")
 _last_sent: dict[str, float] = {}
@@ -46,18 +50,49 @@ def publish(topic: str, payload: dict[str, Any] | None = None, *, force: bool = 
     if not force and not _due(topic, now):
         return False
     try:
-        from asgiref.sync import async_to_sync
         from channels.layers import get_channel_layer
 
         layer = get_channel_layer()
         if layer is None:
             return False
-        async_to_sync(layer.group_send)(
-            GROUP, {"type": MESSAGE_TYPE, "topic": topic, "payload": payload or {}, "ts": now})
+        _run(layer.group_send(
+            GROUP, {"type": MESSAGE_TYPE, "topic": topic, "payload": payload or {}, "ts": now}))
         return True
     except Exception as exc:  # a monitor failure never breaks its caller
         logger.debug("perfmonitor: live publish failed: %r", exc)
         return False
+
+
+# Each publishing thread (a process's flusher, a task's worker) keeps one event loop.
+# ``async_to_sync`` would start a thread and a loop per call, and channels_redis keeps
+# its connections per loop: every flush would pay for both and a new Redis connection
+# (~2 ms of CPU). On a kept loop a publish is one round trip on a kept connection.
+_threads = threading.local()
+
+
+def _run(coroutine: Coroutine[Any, Any, Any]) -> None:
+    """Run a coroutine to its end on this thread's own event loop, with a timeout."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:  # called from async code: this thread's loop is busy running the caller
+        coroutine.close()
+        raise RuntimeError("publish() is synchronous; call it through sync_to_async")
+    loop = getattr(_threads, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _threads.loop = asyncio.new_event_loop()
+    loop.run_until_complete(asyncio.wait_for(coroutine, SEND_TIMEOUT_SECONDS))
+
+
+def _forget_loops_after_fork() -> None:
+    # A forked child must not use its parent's loop (and the parent's Redis sockets):
+    # drop the reference without closing anything the parent still uses.
+    global _threads
+    _threads = threading.local()
+
+
+os.register_at_fork(after_in_child=_forget_loops_after_fork)
 
 
 def reset_throttle() -> None:

@@ -106,3 +106,40 @@ def test_a_ping_keeps_the_socket_alive(viewer):
         return reply
 
     assert asyncio.run(story()) == {"type": "pong"}
+
+
+def test_a_thread_that_publishes_every_second_keeps_one_loop_and_one_redis_connection(viewer):
+    """The flusher publishes after every flush: no new thread, loop or connection each time."""
+    import threading
+
+    import redis
+
+    from tests.dashboard.live_helpers import redis_layer_url
+
+    server = redis.Redis.from_url(redis_layer_url())
+    socket = communicator(viewer)
+    loops, threads_during = [], []
+
+    def flusher_like() -> None:
+        for i in range(5):
+            live.reset_throttle()
+            assert live.publish("metrics", {"rows": i})
+            loops.append(live._threads.loop)
+            threads_during.append(threading.active_count())
+
+    async def story():
+        connected, _ = await socket.connect()
+        assert connected
+        await socket.receive_json_from(timeout=2)  # hello
+        before = server.info("stats")["total_connections_received"]
+        worker = threading.Thread(target=flusher_like)
+        worker.start()
+        await sync_to_async(worker.join)()
+        rows = [(await socket.receive_json_from(timeout=2))["payload"]["rows"] for _ in range(5)]
+        assert rows == [0, 1, 2, 3, 4]
+        assert server.info("stats")["total_connections_received"] - before <= 1
+        await socket.disconnect()
+
+    asyncio.run(story())
+    assert len({id(loop) for loop in loops}) == 1 and not loops[0].is_closed()
+    assert max(threads_during) == min(threads_during)  # no helper thread per publish
