@@ -52,7 +52,7 @@ from servers import VIEWS, Gunicorn, free_port
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 VENV_BIN = HERE / ".venv" / "bin"
-PROFILES = ["placebo", "perfmonitor", "django-silk", "django-prometheus", "sentry-sdk"]
+PROFILES = ["placebo", "perfmonitor", "django-silk", "django-prometheus", "sentry-sdk", "busywork"]
 TARGETS = {"one": (0.95, 1.05), "ten": (0.98, 1.02)}
 VIEW_LABELS = {"one": "1-query", "ten": "10-query"}
 

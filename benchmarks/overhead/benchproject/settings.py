@@ -8,7 +8,8 @@ the noise floor.
 
 import os
 
-PROFILES = ("bare", "placebo", "perfmonitor", "django-silk", "django-prometheus", "sentry-sdk")
+PROFILES = ("bare", "placebo", "perfmonitor", "django-silk", "django-prometheus", "sentry-sdk",
+            "busywork")
 PROFILE = os.environ.get("BENCH_PROFILE", "bare")
 if PROFILE not in PROFILES:
     raise RuntimeError(f"BENCH_PROFILE={PROFILE!r} is not one of {', '.join(PROFILES)}")
@@ -71,6 +72,11 @@ if PROFILE == "perfmonitor":
 
         PERFMONITOR = {**globals().get("PERFMONITOR", {}),
                        **json.loads(os.environ["BENCH_PERFMONITOR_SETTINGS"])}
+
+elif PROFILE == "busywork":
+    # Diagnostics (benchapp/busywork.py): as many interpreter instructions as
+    # perfmonitor's request path, in the same places, doing nothing else.
+    MIDDLEWARE.insert(0, "benchapp.busywork.BusyworkMiddleware")
 
 elif PROFILE == "django-silk":
     # silk's README: the app, SilkyMiddleware, its URLs; default configuration.
