@@ -1,10 +1,11 @@
 """The ``busywork`` profile (diagnostics): interpreter work, and nothing else, where a
 monitor's request path runs.
 
-A middleware and a query wrapper that only count, sized to execute about as many
-instructions per 10-query request as perfmonitor's request path (~27 k in the
-middleware, ~5.8 k per query, by callgrind), but touching no buffer, no context
-variable and no dictionary of statements. Its wall-clock ratio to bare, next to
+A middleware and a query wrapper that only count (~24 k instructions of counting in
+the middleware, ~4.8 k per query), touching no buffer, no context variable and no
+dictionary of statements. By callgrind the profile adds 130-190 k instructions per
+10-query request (Django's wrapper machinery and the process layout included):
+somewhat more than perfmonitor's ~88 k request path. Its wall-clock ratio to bare, next to
 perfmonitor's, tells whether perfmonitor's serving threads cost more than their
 instruction count because of what they touch or because any code there would.
 """
