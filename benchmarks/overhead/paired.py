@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from loadgen import WrkRun, wrk_path
-from procstat import CpuGroup, children_of, other_threads_ns, task_cpu_ns
+from procstat import CpuGroup, children_of, task_cpu_ns
 from servers import VIEWS, Gunicorn, free_port
 
 HERE = Path(__file__).resolve().parent
@@ -101,12 +101,11 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def tree_cpu_ns(parent: int) -> int:
-    return task_cpu_ns(parent) + sum(task_cpu_ns(pid) for pid in children_of(parent))
-
-
-def background_ns(parent: int) -> int:
-    return sum(other_threads_ns(pid) for pid in children_of(parent))
+def tree_cpu_ns(parent: int) -> tuple[int, int]:
+    """(CPU of the gunicorn tree, CPU of its workers' threads other than the serving one)."""
+    workers = children_of(parent)
+    total = task_cpu_ns(parent) + sum(task_cpu_ns(pid) for pid in workers)
+    return total, sum(task_cpu_ns(pid, main_thread=False) for pid in workers)
 
 
 def pg_cpu_ns(admin: Any, app_name: str) -> dict[int, tuple[int, str]]:
@@ -131,8 +130,7 @@ def window(servers: dict[str, Gunicorn], names: dict[str, str], view: str,
     """
     for name, group in groups.items():  # a backend opened since (a reconnect) joins
         group.add(pg_cpu_ns(admin, names[name]))
-    web0 = {name: tree_cpu_ns(servers[name].proc.pid) for name in order}
-    bg0 = {name: background_ns(servers[name].proc.pid) for name in order}
+    tree0 = {name: tree_cpu_ns(servers[name].proc.pid) for name in order}
     pg0 = {name: pg_cpu_ns(admin, names[name]) for name in order}
     group0 = {name: group.usage_ns() for name, group in groups.items()}
     runs = {name: WrkRun(servers[name].base_url + VIEWS[view], seconds=args.window,
@@ -142,8 +140,8 @@ def window(servers: dict[str, Gunicorn], names: dict[str, str], view: str,
     group1 = {name: group.usage_ns() for name, group in groups.items()}
     out = {}
     for name in order:
-        web1, pg1 = tree_cpu_ns(servers[name].proc.pid), pg_cpu_ns(admin, names[name])
-        background = background_ns(servers[name].proc.pid) - bg0[name]
+        (web1, bg1), pg1 = tree_cpu_ns(servers[name].proc.pid), pg_cpu_ns(admin, names[name])
+        web, background = web1 - tree0[name][0], bg1 - tree0[name][1]
         pg = monitor_pg = 0
         for pid, (ns, query) in pg1.items():
             used = ns - pg0[name].get(pid, (0, ""))[0]
@@ -152,7 +150,6 @@ def window(servers: dict[str, Gunicorn], names: dict[str, str], view: str,
                 monitor_pg += used
         load = loads[name]
         n = max(load.requests, 1)
-        web = web1 - web0[name]
         total = group1[name] - group0[name] if name in groups else web + pg
         out[name] = {"requests": load.requests, "rps": load.rps, "p50_ms": load.p50_ms,
                      "p99_ms": load.p99_ms, "non_2xx": load.non_2xx,

@@ -155,10 +155,13 @@ def _sched_ns(path: str) -> int | None:
     return None
 
 
-def task_cpu_ns(pid: int) -> int:
+def task_cpu_ns(pid: int, main_thread: bool = True) -> int:
     """CPU time of all live threads of a process, in ns, from ``/proc/<pid>/task/*/sched``.
 
     Nanoseconds, where ``/proc/<pid>/stat`` counts 10 ms ticks. 0 for a gone process.
+    ``main_thread=False`` leaves the main thread out: for a gunicorn sync worker, the
+    threads other than the one serving requests (perfmonitor's flusher, sentry-sdk's
+    transport).
     """
     try:
         tids = os.listdir(f"/proc/{pid}/task")
@@ -166,24 +169,12 @@ def task_cpu_ns(pid: int) -> int:
         return 0
     total = 0
     for tid in tids:
+        if not main_thread and tid == str(pid):
+            continue
         ns = _sched_ns(f"/proc/{pid}/task/{tid}/sched")
         if ns is not None:
             total += ns
     return total
-
-
-def other_threads_ns(pid: int) -> int:
-    """CPU time of a process's live threads other than its main thread, in ns.
-
-    For a gunicorn sync worker: everything but the thread that serves requests
-    (perfmonitor's flusher, sentry-sdk's transport).
-    """
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except FileNotFoundError:
-        return 0
-    return sum(_sched_ns(f"/proc/{pid}/task/{tid}/sched") or 0 for tid in tids
-               if tid != str(pid))
 
 
 CGROUP_V1 = "/sys/fs/cgroup"

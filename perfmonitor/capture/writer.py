@@ -552,10 +552,14 @@ def write(sink: Sink, own_connection: bool = False) -> int:
     connection = connections[alias]
     reused = connection.connection is not None
     prepared = prepare(sink, alias)
-    try:
+
+    def attempt() -> int:
         if own_connection:
-            _commit_asynchronously(connection)
+            _commit_asynchronously(connection)  # a new session needs it again
         return write_prepared(prepared, alias)
+
+    try:
+        return attempt()
     except Exception as exc:
         _discard_connection(connection)
         if not (reused and is_connection_error(exc)):
@@ -563,9 +567,7 @@ def write(sink: Sink, own_connection: bool = False) -> int:
     # The kept-open connection was dead (server restart, idle timeout): one
     # fresh try before this counts as a failed flush.
     try:
-        if own_connection:
-            _commit_asynchronously(connection)
-        return write_prepared(prepared, alias)
+        return attempt()
     except Exception:
         _discard_connection(connection)
         raise
