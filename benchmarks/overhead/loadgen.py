@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -36,13 +37,17 @@ def wrk_path() -> str:
 class WrkRun:
     """A wrk process started in the background; ``result()`` waits for its report."""
 
-    def __init__(self, url: str, *, seconds: float, connections: int, threads: int) -> None:
+    def __init__(self, url: str, *, seconds: float, connections: int, threads: int,
+                 think_ms: float = 0.0) -> None:
+        """``think_ms``: each connection pauses this long after a response before its next
+        request (report.lua's ``delay``), so the server runs below saturation."""
         self.seconds = seconds
         self.before = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.proc = subprocess.Popen(
             [wrk_path(), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
              "--timeout", "10s", "-s", str(LUA), url],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "WRK_THINK_MS": str(int(think_ms))},
         )
 
     def result(self) -> LoadResult:
@@ -71,5 +76,7 @@ class WrkRun:
         )
 
 
-def run_wrk(url: str, *, seconds: float, connections: int, threads: int) -> LoadResult:
-    return WrkRun(url, seconds=seconds, connections=connections, threads=threads).result()
+def run_wrk(url: str, *, seconds: float, connections: int, threads: int,
+            think_ms: float = 0.0) -> LoadResult:
+    return WrkRun(url, seconds=seconds, connections=connections, threads=threads,
+                  think_ms=think_ms).result()

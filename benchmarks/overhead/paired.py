@@ -75,6 +75,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds per server first")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--think-ms", type=float, default=0.0,
+                        help="each wrk connection pauses this long between requests: "
+                             "measures CPU per request below saturation (0: saturate)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--restart-every", type=int, default=2,
@@ -134,7 +137,8 @@ def window(servers: dict[str, Gunicorn], names: dict[str, str], view: str,
     pg0 = {name: pg_cpu_ns(admin, names[name]) for name in order}
     group0 = {name: group.usage_ns() for name, group in groups.items()}
     runs = {name: WrkRun(servers[name].base_url + VIEWS[view], seconds=args.window,
-                         connections=args.connections, threads=args.threads) for name in order}
+                         connections=args.connections, threads=args.threads,
+                         think_ms=args.think_ms) for name in order}
     loads = {name: run.result() for name, run in runs.items()}
     time.sleep(args.gap)
     group1 = {name: group.usage_ns() for name, group in groups.items()}
@@ -213,7 +217,8 @@ def compare(profile: str, view: str, args: argparse.Namespace, env: dict[str, st
         groups_of_warmups = [order] if args.mode == "concurrent" else [[n] for n in order]
         for together in groups_of_warmups:
             runs = {name: WrkRun(servers[name].base_url + VIEWS[view], seconds=args.warmup,
-                                 connections=args.connections, threads=args.threads)
+                                 connections=args.connections, threads=args.threads,
+                                 think_ms=args.think_ms)
                     for name in together}
             for name, run in runs.items():
                 warm = run.result()

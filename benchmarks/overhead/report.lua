@@ -1,6 +1,12 @@
 -- wrk reporter: one JSON line (prefixed WRK_JSON) with what run.py records.
 -- Latencies are wrk's, in microseconds; errors.status counts responses with
 -- status >= 400 (wrk's "Non-2xx or 3xx responses").
+-- WRK_THINK_MS > 0: each connection waits that long after a response before its
+-- next request (wrk calls delay() per request), keeping the server below saturation.
+local think_ms = tonumber(os.getenv("WRK_THINK_MS") or "0") or 0
+if think_ms > 0 then
+  delay = function() return think_ms end
+end
 done = function(summary, latency, requests)
   io.write(string.format(
     'WRK_JSON {"requests": %d, "duration_us": %d, "bytes": %d, ' ..

@@ -49,7 +49,13 @@ class Gunicorn:
                "--bind", f"127.0.0.1:{self.port}", "--timeout", "60",
                "--graceful-timeout", "15", "--log-level", "warning",
                "--error-logfile", str(self.log_path)]
-        self.proc = subprocess.Popen(cmd, cwd=HERE, env=self.env,
+        # The profile's name, its application_name and its log's path differ in length
+        # between profiles; pad them to one size, so that every server starts with the
+        # same amount of environment and arguments on its stack.
+        varying = len(self.profile) + len(self.env.get("BENCH_APP_NAME", "")) + \
+            len(str(self.log_path))
+        env = {**self.env, "BENCH_PAD": "x" * max(0, 1024 - varying)}
+        self.proc = subprocess.Popen(cmd, cwd=HERE, env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
