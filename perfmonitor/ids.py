@@ -29,6 +29,8 @@ def uuid7_bytes_many(timestamps_ms: Sequence[int]) -> bytes:
     n = len(timestamps_ms)
     if not n:
         return b""
+    if n <= _SMALL_BATCH:  # a dozen numpy calls cost more than a few rows' arithmetic
+        return _uuid7_bytes_few(timestamps_ms)
     rand = np.frombuffer(os.urandom(10 * n), dtype=np.uint8).reshape(n, 10)
     ms = np.asarray(timestamps_ms, dtype=np.int64).astype(np.uint64) & np.uint64((1 << 48) - 1)
     out = np.empty((n, 16), dtype=np.uint8)
@@ -38,6 +40,20 @@ def uuid7_bytes_many(timestamps_ms: Sequence[int]) -> bytes:
     out[:, 8] = 0x80 | (rand[:, 2] & 0x3F)
     out[:, 9:] = rand[:, 3:]
     return out.tobytes()
+
+
+_SMALL_BATCH = 16
+_MS_MASK = (1 << 48) - 1
+
+
+def _uuid7_bytes_few(timestamps_ms: Sequence[int]) -> bytes:
+    rand = os.urandom(10 * len(timestamps_ms))
+    parts = []
+    for i, ms in enumerate(timestamps_ms):
+        r = rand[10 * i:10 * i + 10]
+        parts.append((int(ms) & _MS_MASK).to_bytes(6, "big")
+                     + bytes((0x70 | r[0] & 0x0F, r[1], 0x80 | r[2] & 0x3F)) + r[3:])
+    return b"".join(parts)
 
 
 def uuid7_hex_many(timestamps_ms: Sequence[int]) -> list[str]:

@@ -5,9 +5,10 @@ to a deque (atomic) and, once per process, starting the flusher thread. No
 lock is taken there and nothing is written.
 
 The flusher drains the buffer every ``FLUSH_INTERVAL`` seconds (or as soon as
-``BATCH_SIZE`` records wait), expands records and writes them in one
-transaction. A failed write keeps its batch for a retry with exponential
-backoff and jitter; records waiting plus records being retried never exceed
+``BATCH_SIZE`` records wait), expands records and writes them
+(:mod:`perfmonitor.capture.writer`). A failed write keeps its batch, in the
+form it reached, for a retry with exponential backoff and jitter: a batch
+whose raw rows committed before its rollups failed retries the rollups alone; records waiting plus records being retried never exceed
 ``BUFFER_SIZE`` (give or take one record per thread racing the length check),
 so while the database is away new records are dropped and counted. A batch
 that fails for a reason other than a lost connection (bad data) is dropped
@@ -119,6 +120,9 @@ class Buffer:
     def __init__(self, generation: int = 0) -> None:
         self._items: deque[Any] = deque()
         self._pending: list[Any] = []  # a batch whose write failed, retried first
+        # ... and its prepared form, when it got that far: a retry writes what is left of
+        # it (the parts that committed are not written again) instead of expanding anew.
+        self._prepared: Any = None
         self._held = 0  # records taken by the flusher and not yet written or dropped
         self._flush_lock = threading.Lock()  # serializes flushes; never taken by push
         self._start_lock = threading.Lock()  # taken once, by the push that starts the thread
@@ -235,7 +239,7 @@ class Buffer:
             self._pending = []
             items = self._items
             limit = max(int(settings.BATCH_SIZE), 1) * BATCHES_PER_WRITE
-            while len(batch) < limit:
+            while len(batch) < limit and self._prepared is None:
                 try:
                     batch.append(items.popleft())
                 except IndexError:
@@ -250,15 +254,20 @@ class Buffer:
     def _write(self, batch: list[Any], live: bool = False) -> int:
         from perfmonitor.capture import writer
 
+        prepared = self._prepared
         try:
-            sink, good, failures = writer.expand_records(batch)
-            if failures:  # records that cannot expand are dropped, not retried
-                self._internal_errors.add(failures)
-                batch = good
-            written = writer.write(sink, own_connection=threading.current_thread() is self._thread)
+            if prepared is None:
+                sink, good, failures = writer.expand_records(batch)
+                if failures:  # records that cannot expand are dropped, not retried
+                    self._internal_errors.add(failures)
+                    batch = good
+                prepared = writer.prepare(sink)
+            own = threading.current_thread() is self._thread
+            written = writer.write_batch(prepared, own_connection=own)
         except Exception as exc:
-            self._failed(batch, exc, writer.is_connection_error(exc))
+            self._failed(batch, prepared, exc, writer.is_connection_error(exc))
             return 0
+        self._prepared = None
         self.flushed += len(batch)
         self._held = 0
         self.consecutive_failures = 0
@@ -270,7 +279,8 @@ class Buffer:
             _publish_live(written)
         return written
 
-    def _failed(self, batch: list[Any], exc: Exception, connection_error: bool) -> None:
+    def _failed(self, batch: list[Any], prepared: Any, exc: Exception,
+                connection_error: bool) -> None:
         self.flush_errors += 1
         self.consecutive_failures += 1
         self.failed_attempts.append(time.monotonic())
@@ -282,13 +292,16 @@ class Buffer:
                 self._log.error("perfmonitor: dropped a batch of %d records after %d failed "
                                 "writes (%s)", len(batch), self._data_error_attempts,
                                 self.last_error)
-                batch = []
+                batch, prepared = [], None
                 self._data_error_attempts = 0
         overflow = len(batch) + len(self._items) - settings.BUFFER_SIZE
-        if overflow > 0:  # oldest first
+        if overflow > 0:  # oldest first; a prepared batch goes whole
+            if prepared is not None:
+                overflow, prepared = len(batch), None
             self._dropped.add(overflow)
             batch = batch[overflow:]
         self._pending = batch
+        self._prepared = prepared if batch else None  # nothing left to stand for
         self._held = len(batch)
         try:
             interval = float(settings.FLUSH_INTERVAL)

@@ -1,9 +1,12 @@
 """Turns a batch of records into raw rows and partial rollups and writes them.
 
-PostgreSQL gets COPY (psycopg 3); other databases get ``bulk_create``. The
-whole batch is written in one transaction on the database the host's router
-picks for perfmonitor's models, with capture suppressed, so perfmonitor's own
-writes never show up as the host's queries.
+PostgreSQL gets COPY (psycopg 3); other databases get ``bulk_create``. Writes go
+to the database the host's router picks for perfmonitor's models, with capture
+suppressed, so perfmonitor's own writes never show up as the host's queries.
+The flusher's own PostgreSQL connection writes a batch part by part, each COPY
+committing on its own (no BEGIN and COMMIT round trips); a failed batch is
+retried from what is left of it, so no part is written twice. Elsewhere (a
+caller's transaction, other databases) a batch is one transaction.
 
 Rows are cleaned before they are written (:mod:`perfmonitor.capture.rows`):
 NUL characters (PostgreSQL rejects them in text and JSON) are removed and
@@ -370,12 +373,19 @@ def expand(records: Iterable[Any]) -> tuple[Sink, int]:
 # -- prepared batches ------------------------------------------------------------
 
 class Prepared:
-    """A Sink made ready to write on one database: built once, written (or retried) as is."""
+    """A Sink made ready to write on one database: built once, written (or retried) as is.
 
-    __slots__ = ("vendor", "rollups", "rollup_count", "raw", "new_fingerprints", "row_count")
+    On PostgreSQL outside a transaction each part (a table's raw rows, the rollups, new
+    fingerprints) commits on its own and is then removed from here: a retry of the same
+    Prepared writes only what is left, never a part twice.
+    """
 
-    def __init__(self, vendor: str, rollups: list[Any], rollup_count: int, raw: dict[str, Any],
-                 new_fingerprints: dict[str, str], row_count: int) -> None:
+    __slots__ = ("alias", "vendor", "rollups", "rollup_count", "raw", "new_fingerprints",
+                 "row_count")
+
+    def __init__(self, alias: str, vendor: str, rollups: list[Any], rollup_count: int,
+                 raw: dict[str, Any], new_fingerprints: dict[str, str], row_count: int) -> None:
+        self.alias = alias
         self.vendor = vendor
         self.rollups = rollups  # binary COPY chunks (PostgreSQL) or row dicts
         self.rollup_count = rollup_count
@@ -421,8 +431,11 @@ def _raw_rows(sink: Sink, now: datetime) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def prepare(sink: Sink, alias: str) -> Prepared:
-    """Rollups and raw rows of a Sink, in the form the database behind ``alias`` takes."""
+def prepare(sink: Sink, alias: str | None = None) -> Prepared:
+    """Rollups and raw rows of a Sink, in the form the database behind ``alias`` takes
+    (by default the one the host's router picks for perfmonitor's writes)."""
+    if alias is None:
+        alias = router.db_for_write(MetricRollup)
     vendor = connections[alias].vendor
     raw: dict[str, Any]
     rollups: list[Any]
@@ -437,7 +450,8 @@ def prepare(sink: Sink, alias: str) -> Prepared:
         rollups = _rollup_rows(sink)
         count = len(rollups)
         raw = {model: rows for model, rows in _raw_rows(sink, timezone.now()).items() if rows}
-    return Prepared(vendor, rollups, count, raw, dict(sink.new_fingerprints), sink.row_count)
+    return Prepared(alias, vendor, rollups, count, raw, dict(sink.new_fingerprints),
+                    sink.row_count)
 
 
 _copy_statements: dict[tuple[str, str, tuple[str, ...], bool], str] = {}
@@ -469,18 +483,42 @@ def _copy_binary(connection: Any, statement: str, chunks: list[bytes]) -> None:
             copy.write(chunk)
 
 
+def _copy_raw(connection: Any, model_key: str, chunks: list[bytes]) -> None:
+    _copy_binary(connection, _copy_statement(connection, ROW_MODELS[model_key],
+                                             COPY_COLUMNS[model_key], binary=True), chunks)
+
+
+def _copy_rollups(connection: Any, chunks: list[bytes]) -> None:
+    _copy_binary(connection, _copy_statement(connection, MetricRollup, ROLLUP_COPY_COLUMNS,
+                                             binary=True), chunks)
+
+
 def _write_postgresql(connection: Any, prepared: Prepared) -> None:
     # The raw psycopg cursor bypasses Django's error translation: restore it, so
     # a lost connection is an OperationalError like everywhere else.
     with connection.wrap_database_errors:
         for model_key, chunks in prepared.raw.items():
-            _copy_binary(connection, _copy_statement(connection, ROW_MODELS[model_key],
-                                                     COPY_COLUMNS[model_key], binary=True),
-                         chunks)
+            _copy_raw(connection, model_key, chunks)
         if prepared.rollups:
-            _copy_binary(connection, _copy_statement(connection, MetricRollup,
-                                                     ROLLUP_COPY_COLUMNS, binary=True),
-                         prepared.rollups)
+            _copy_rollups(connection, prepared.rollups)
+
+
+def _write_postgresql_parts(connection: Any, prepared: Prepared) -> None:
+    """Each part in its own autocommitted statement, dropped from ``prepared`` once written.
+
+    A COPY is atomic by itself, so a part is either all in or not at all. Without
+    BEGIN and COMMIT the flush makes two round trips fewer, and the flusher's
+    session does less work per flush.
+    """
+    with connection.wrap_database_errors:
+        for model_key in list(prepared.raw):
+            _copy_raw(connection, model_key, prepared.raw[model_key])
+            del prepared.raw[model_key]
+        if prepared.rollups:
+            _copy_rollups(connection, prepared.rollups)
+            prepared.rollups = []
+    _insert_fingerprints(prepared)
+    prepared.new_fingerprints = {}
 
 
 def _write_other(alias: str, prepared: Prepared) -> None:
@@ -493,22 +531,38 @@ def _write_other(alias: str, prepared: Prepared) -> None:
             [MetricRollup(**row) for row in prepared.rollups], batch_size=500)
 
 
-def write_prepared(prepared: Prepared, alias: str) -> int:
-    """Write a prepared batch in one transaction; return the number of rows written."""
+def _insert_fingerprints(prepared: Prepared) -> None:
+    if prepared.new_fingerprints:  # a conflict means another process stored it first
+        QueryFingerprint.objects.using(prepared.alias).bulk_create(
+            [QueryFingerprint(fingerprint=fp, sql=clean_text(sql))
+             for fp, sql in prepared.new_fingerprints.items()],
+            ignore_conflicts=True, batch_size=500)
+
+
+def write_prepared(prepared: Prepared, alias: str | None = None) -> int:
+    """Write a prepared batch; return the number of rows it holds.
+
+    On PostgreSQL in autocommit mode (the flusher's own connection) part by part, each
+    committing on its own (see :func:`_write_postgresql_parts`); inside a caller's
+    transaction, and on other databases, in one transaction (a savepoint when nested).
+    """
+    alias = prepared.alias if alias is None else alias
     connection = connections[alias]
-    with capture_suppressed(), transaction.atomic(using=alias):
-        if prepared.vendor == "postgresql":
-            _write_postgresql(connection, prepared)
+    fingerprints = dict(prepared.new_fingerprints)
+    with capture_suppressed():
+        if prepared.vendor == "postgresql" and not connection.in_atomic_block \
+                and connection.get_autocommit():
+            _write_postgresql_parts(connection, prepared)
         else:
-            _write_other(alias, prepared)
-        if prepared.new_fingerprints:
-            QueryFingerprint.objects.using(alias).bulk_create(
-                [QueryFingerprint(fingerprint=fp, sql=clean_text(sql))
-                 for fp, sql in prepared.new_fingerprints.items()],
-                ignore_conflicts=True, batch_size=500)
+            with transaction.atomic(using=alias):
+                if prepared.vendor == "postgresql":
+                    _write_postgresql(connection, prepared)
+                else:
+                    _write_other(alias, prepared)
+                _insert_fingerprints(prepared)
     if len(_known_fingerprints) > MAX_KNOWN_FINGERPRINTS:
         _known_fingerprints.clear()
-    _known_fingerprints.update(prepared.new_fingerprints)
+    _known_fingerprints.update(fingerprints)
     return prepared.row_count + prepared.rollup_count
 
 
@@ -548,15 +602,19 @@ def write(sink: Sink, own_connection: bool = False) -> int:
     ``own_connection``: the calling thread's connection is the flusher's own (not a
     request's, a command's or a test's), so its session may be tuned for it.
     """
-    alias = router.db_for_write(MetricRollup)
-    connection = connections[alias]
+    return write_batch(prepare(sink), own_connection)
+
+
+def write_batch(prepared: Prepared, own_connection: bool = False) -> int:
+    """Write a prepared batch (see :func:`write`). If it fails, what is left of it can be
+    given to this again: parts already committed are not written twice."""
+    connection = connections[prepared.alias]
     reused = connection.connection is not None
-    prepared = prepare(sink, alias)
 
     def attempt() -> int:
         if own_connection:
             _commit_asynchronously(connection)  # a new session needs it again
-        return write_prepared(prepared, alias)
+        return write_prepared(prepared)
 
     try:
         return attempt()

@@ -201,16 +201,16 @@ def test_the_flusher_commits_asynchronously_on_its_own_connection_only(
     from perfmonitor.capture import writer
 
     seen = []
-    real_write = writer.write
+    real_write = writer.write_batch
 
-    def write_and_look(sink, own_connection=False):
-        written = real_write(sink, own_connection=own_connection)
+    def write_and_look(prepared, own_connection=False):
+        written = real_write(prepared, own_connection=own_connection)
         with connections["default"].cursor() as cursor:  # the flusher thread's connection
             cursor.execute("SHOW synchronous_commit")
             seen.append((own_connection, cursor.fetchone()[0]))
         return written
 
-    monkeypatch.setattr(writer, "write", write_and_look)
+    monkeypatch.setattr(writer, "write_batch", write_and_look)
     perf(BACKGROUND_FLUSH=True, FLUSH_INTERVAL=0.05, FLUSH_SYNCHRONOUS_COMMIT=synchronous)
     assert client.get("/capture/plain/").status_code == 200
     wait_for(lambda: seen)
@@ -225,3 +225,39 @@ def test_the_flusher_commits_asynchronously_on_its_own_connection_only(
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"
+
+
+@pytest.mark.postgres
+def test_a_retry_writes_only_the_parts_that_did_not_commit(perf):
+    """Outside a transaction each part of a flush commits on its own. When PostgreSQL
+    refuses the rollups after the raw rows went in, the retry writes the rollups alone:
+    no raw row twice, no rollup lost."""
+    perf(BACKGROUND_FLUSH=False, SAMPLE_RATE=1.0)
+    table = MetricRollup._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE FUNCTION pm_test_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                       "$$ BEGIN RAISE EXCEPTION 'rollups refused for the test'; END $$")
+        cursor.execute(f'CREATE TRIGGER pm_test_refuse BEFORE INSERT ON "{table}" '
+                       "FOR EACH ROW EXECUTE FUNCTION pm_test_refuse()")
+    try:
+        for i in range(3):
+            buffer_module.push(RequestRecord(
+                method="GET", route="/courses/<int:pk>/", view="v", path=f"/courses/{i}/",
+                query_string="", status=200, ts=1_700_000_000.0 + i, duration_ms=5.0 + i,
+                queries=[("SELECT 1", 0.5, False)], overflow={}))
+        assert connection.get_autocommit() and not connection.in_atomic_block
+        assert buffer.flush(force=True) == 0
+        assert "rollups refused for the test" in buffer.last_error
+        assert requests_stored() == 3  # committed before the rollups were refused
+        assert not MetricRollup.objects.exists()
+        assert len(buffer) == 3  # held for the retry
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP TRIGGER pm_test_refuse ON "{table}"')
+            cursor.execute("DROP FUNCTION pm_test_refuse()")
+    assert buffer.flush(force=True) > 0
+    assert requests_stored() == 3
+    rollup = MetricRollup.objects.get(kind="request")
+    assert (rollup.count, rollup.sum) == (3, 18.0)
+    assert MetricRollup.objects.get(kind="query").count == 3
+    assert len(buffer) == 0 and buffer.dropped == 0 and buffer.flushed == 3
