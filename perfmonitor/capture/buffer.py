@@ -9,8 +9,9 @@ The flusher drains the buffer every ``FLUSH_INTERVAL`` seconds (or as soon as
 (:mod:`perfmonitor.capture.writer`). A failed write keeps its batch, in the
 form it reached, for a retry with exponential backoff and jitter: a batch
 whose raw rows committed before its rollups failed retries the rollups alone.
-Records waiting plus records being retried never exceed ``BUFFER_SIZE`` (give or take one record per thread racing the length check),
-so while the database is away new records are dropped and counted. A batch
+Records waiting plus records being retried never exceed ``BUFFER_SIZE``
+(give or take one record per thread racing the length check), so while the
+database is away new records are dropped and counted. A batch
 that fails for a reason other than a lost connection (bad data) is dropped
 after ``MAX_DATA_ERROR_ATTEMPTS`` tries, so one bad record cannot wedge the
 monitor.
