@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from procstat import task_cpu_ns
-from servers import VIEWS, free_port, http_get
+from servers import VIEWS, free_port, http_get, padded_env
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -131,7 +131,9 @@ def run_profile(profile: str, view: str, args: argparse.Namespace, env: dict[str
            "--log-level", "warning", "--error-logfile", str(prefix) + ".log"]
     app_name = f"cg-{profile}-{view}"  # tells its backends apart (settings.py)
     proc = subprocess.Popen(cmd, cwd=HERE,
-                            env={**env, "BENCH_PROFILE": profile, "BENCH_APP_NAME": app_name},
+                            env=padded_env({**env, "BENCH_PROFILE": profile,
+                                            "BENCH_APP_NAME": app_name},
+                                           profile, app_name, str(prefix), str(prefix)),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     segments: list[dict[str, Any]] = []
