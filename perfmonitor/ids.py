@@ -12,19 +12,15 @@ import numpy as np
 
 def uuid7(timestamp_ms: int | None = None) -> uuid.UUID:
     ms = int(time.time() * 1000) if timestamp_ms is None else int(timestamp_ms)
-    rand = int.from_bytes(os.urandom(10), "big")
-    rand_a = rand >> 68 & 0xFFF
-    rand_b = rand & ((1 << 62) - 1)
-    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
-    return uuid.UUID(int=value)
+    return uuid.UUID(bytes=_uuid7_bytes_few((ms,)))
 
 
 def uuid7_bytes_many(timestamps_ms: Sequence[int]) -> bytes:
     """The 16 bytes of one UUIDv7 per millisecond timestamp, end to end, for bulk writes.
 
-    Same layout as :func:`uuid7` (48-bit milliseconds, version 7, 74 random bits, RFC
-    variant), built for a whole batch at once from one read of the OS's random source
-    instead of a read and a ``UUID`` object per row.
+    48-bit milliseconds, version 7, 74 random bits, RFC variant (:func:`uuid7` is one of
+    these as a ``UUID``), built for a whole batch at once from one read of the OS's
+    random source instead of a read and a ``UUID`` object per row.
     """
     n = len(timestamps_ms)
     if not n:
@@ -47,6 +43,7 @@ _MS_MASK = (1 << 48) - 1
 
 
 def _uuid7_bytes_few(timestamps_ms: Sequence[int]) -> bytes:
+    """The layout of :func:`uuid7_bytes_many`, id by id (no numpy)."""
     rand = os.urandom(10 * len(timestamps_ms))
     parts = []
     for i, ms in enumerate(timestamps_ms):

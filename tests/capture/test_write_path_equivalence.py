@@ -29,7 +29,7 @@ from perfmonitor.capture.rows import (
     microseconds,
 )
 from perfmonitor.capture.writer import Sink, db_datetime
-from perfmonitor.ids import uuid7_hex_many
+from perfmonitor.ids import uuid7, uuid7_hex_many
 from perfmonitor.models import MetricRollup, PerformanceMetric, WebVital
 
 TS = 1_700_000_017.25
@@ -258,6 +258,8 @@ def test_bulk_ids_are_time_ordered_version_7(n):
     assert [u.int >> 80 for u in ids] == ms
     assert len(set(ids)) == n
     assert uuid7_hex_many([]) == []
+    one = uuid7(ms[0])  # the models' default: the same layout, one at a time
+    assert (one.version, one.variant, one.int >> 80) == (7, uuid.RFC_4122, ms[0])
 
 
 @pytest.mark.django_db
