@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from itertools import chain
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -27,11 +26,10 @@ from django.http import HttpRequest, HttpResponseBase
 
 from perfmonitor.capture import buffer as buffer_module
 from perfmonitor.capture.context import CaptureContext, current, suppressed
-from perfmonitor.capture.records import RequestRecord, request_record
+from perfmonitor.capture.records import HTTP_METHODS, RequestRecord, pack_request, request_record
 from perfmonitor.conf import settings
 
 _perf = time.perf_counter
-_flatten = chain.from_iterable
 UNRESOLVED_ROUTE = "<unresolved>"
 CLIENT_CLOSED_REQUEST = 499  # the client went away before the response (nginx's code)
 
@@ -70,11 +68,17 @@ def _ignored(request: HttpRequest) -> bool:
         return False
 
 
-# (route pattern, view function) -> (route template, ignored view). A site has a
-# bounded set of both; caching spares every request the string work and the
-# AttributeErrors that probing a plain function for ``cls`` / ``view_class`` raises.
+# (route pattern, view function) -> (route template, ignored view, view path, view
+# name). A site has a bounded set of both; caching spares every request the string
+# work and the AttributeErrors that probing a plain function for ``cls`` /
+# ``view_class`` raises. The view's path and name are the strings of the first
+# request that came this way: a buffered record keeps those alive instead of two
+# new strings of its own (RequestRecord tells why that matters).
 MAX_ROUTE_CACHE = 2000
-_route_cache: dict[tuple[str, Any], tuple[str, bool]] = {}
+_route_cache: dict[tuple[str, Any], tuple[str, bool, str, str]] = {}
+# Django upper-cases the method into a new string per request; a record keeps the
+# shared one.
+_METHODS = {method: method for method in HTTP_METHODS}
 
 
 def _route_template(pattern: str) -> str:
@@ -96,18 +100,21 @@ def _route_and_view(request: HttpRequest) -> tuple[str, str, str, bool]:
         return UNRESOLVED_ROUTE, "", "", False
     pattern = match.route or ""
     func = match.func
+    view, name = match._func_path, match.view_name or ""
     try:
         key = (pattern, func)
         cached = _route_cache.get(key)
     except TypeError:  # an unhashable view callable: no caching
         key, cached = None, None
     if cached is None:
-        cached = (_route_template(pattern), _ignored_view(func))
+        cached = (_route_template(pattern), _ignored_view(func), view, name)
         if key is not None:
             if len(_route_cache) >= MAX_ROUTE_CACHE:
                 _route_cache.clear()
             _route_cache[key] = cached
-    return cached[0], match._func_path, match.view_name or "", cached[1]
+    # Equal to the cached strings (always, but for an odd resolver): keep those.
+    return (cached[0], cached[2] if view == cached[2] else view,
+            cached[3] if name == cached[3] else name, cached[1])
 
 
 def _user_id(request: HttpRequest) -> str:
@@ -204,12 +211,13 @@ def _finish(request: HttpRequest, response: HttpResponseBase | None, ctx: Captur
             status = 500
         if exc is not None and not ctx.exception and status == 500:
             ctx.exception = type(exc).__name__
-        # One plain tuple, which the garbage collector stops tracking while it waits
-        # (the layout: records.request_record, the reason: RequestRecord).
-        record = (request.method or "GET", route, view, request.path,
-                  request.META.get("QUERY_STRING", ""), status, wall, duration_ms,
-                  ctx.overflow or None, ctx.exception, url_name, _user_id(request),
-                  *_flatten(ctx.queries))
+        # One plain tuple holding as few objects of its own as it can (the layout:
+        # records.pack_request, the reasons: RequestRecord).
+        method = request.method or "GET"
+        record = pack_request(_METHODS.get(method, method), route, view, request.path,
+                              request.META.get("QUERY_STRING", ""), status, wall, duration_ms,
+                              ctx.queries, ctx.overflow or None, ctx.exception, url_name,
+                              _user_id(request))
         if response is None or not response.streaming:
             buffer_module.buffer.push(record)  # (this try counts what it may raise)
         else:

@@ -13,7 +13,12 @@ from typing import Any
 import pytest
 
 from perfmonitor.capture import writer
-from perfmonitor.capture.records import expand_plain, expand_requests, request_record
+from perfmonitor.capture.records import (
+    expand_plain,
+    expand_requests,
+    pack_request,
+    request_record,
+)
 from perfmonitor.capture.writer import Sink
 
 MINUTE = 1_700_000_040.0  # a minute's start
@@ -31,10 +36,9 @@ N_PLUS_ONE = 'SELECT "lms_student"."name" FROM "lms_student" WHERE "lms_student"
 def plain(method: str, route: str, status: int, ts: float, duration: float,
           queries: list[tuple[str, float, bool]], overflow: Any = None, exception: str = "",
           path: str = "/p/", query_string: str = "") -> tuple[Any, ...]:
-    """A request as the middleware pushes it (records.request_record tells the layout)."""
-    flat = [item for query in queries for item in query]
-    return (method, route, "app.views.v", path, query_string, status, ts, duration, overflow,
-            exception, "v", "7", *flat)
+    """A request as the middleware pushes it."""
+    return pack_request(method, route, "app.views.v", path, query_string, status, ts, duration,
+                        queries, overflow, exception, "v", "7")
 
 
 def shapes(rng: random.Random) -> list[tuple[str, str, list[str]]]:
@@ -143,7 +147,9 @@ def test_common_requests_skip_the_one_by_one_path(sample_rate):
     ]
     sink = Sink()
     left, failed = expand_requests(common + special, sink)
-    assert left == special and failed == []
+    # A failed query sends its request one by one at once, the slow one after its shape's
+    # columns are read: the same records, in another order.
+    assert sorted(left, key=special.index) == special and failed == []
     minute = MINUTE // 60
     assert sink.values[("request", "/courses/<int:pk>/", "GET", minute)] == \
         [12.5 + i for i in range(50)]
