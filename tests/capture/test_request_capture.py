@@ -292,7 +292,6 @@ def test_a_waiting_record_keeps_alive_few_objects_of_its_own(client):
 
     assert not [item for item in first if type(item) is float]
     assert sum(type(item) is bytes for item in first) == 1
-    shared = [a for a, b in zip(first, second, strict=True) if a is b]
     own = [a for a, b in zip(first, second, strict=True) if a is not b]
     assert first[0] == "GET" and first[2].endswith("views.course_detail")
     assert first[0] is second[0] and first[2] is second[2] and first[9] is second[9]
