@@ -197,18 +197,19 @@ class RequestRecord(NamedTuple):
     record waits up to a flush interval in the buffer, and what it keeps alive costs
     the host twice:
 
-    - Every small object it holds is freed later, in a batch, by the flusher. The
-      serving thread's own short-lived objects are then handed the holes those
-      leave all over the allocator's pools, and the whole request runs on memory
-      it touches less closely. Measured in the overhead benchmark, a record of
-      some 15 objects (a float per query time, the view's names) cost the serving
-      thread about 90 µs per 10-query request that way, more than the flusher's
-      own work. So the numbers travel as one ``bytes`` (the timestamp, the
-      duration and each query's time, as doubles), the statements are the
-      interned strings the query hook already shares, and the view's names are
-      the first request's strings, kept by the route cache: a request keeps
-      alive its tuple, one ``bytes``, its path, and a query string or user id
-      when it has one.
+    - Every small object it holds is freed later, in a batch, by the flusher, and
+      the serving thread's own short-lived objects are then given the blocks
+      those leave all over the allocator's pools. In the overhead benchmark
+      (its README, "what the flusher costs the serving thread") the serving
+      thread ran about 100 µs per 10-query request slower when the flusher freed
+      records of some 15 objects each (a float per query time, the view's names)
+      than when it freed 2-tuples of shared strings: more than the flusher's own
+      work. So the numbers travel as one ``bytes`` (the timestamp, the duration
+      and each query's time, as doubles), the statements are the strings the
+      query hook already interned, and the method and the view's names are shared
+      strings (the route cache keeps the first request's): a request keeps alive
+      its tuple, one ``bytes``, its path, and a query string or user id when it
+      has one.
     - For the garbage collector: the collector stops tracking an exact tuple whose
       items are all plain values (strings, numbers, bytes, None) the first time a
       collection meets it. A dict (even empty), a tuple subclass such as this one,
