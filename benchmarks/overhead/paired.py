@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from loadgen import WrkRun, wrk_path
-from procstat import CpuGroup, children_of, task_cpu_ns
+from procstat import CpuGroup, children_of, fault_counts, task_cpu_ns
 from servers import VIEWS, Gunicorn, free_port
 
 HERE = Path(__file__).resolve().parent
@@ -134,6 +134,8 @@ def window(servers: dict[str, Gunicorn], names: dict[str, str], view: str,
     for name, group in groups.items():  # a backend opened since (a reconnect) joins
         group.add(pg_cpu_ns(admin, names[name]))
     tree0 = {name: tree_cpu_ns(servers[name].proc.pid) for name in order}
+    workers = {name: children_of(servers[name].proc.pid) for name in order}
+    faults0 = {name: fault_counts(workers[name]) for name in order}
     pg0 = {name: pg_cpu_ns(admin, names[name]) for name in order}
     group0 = {name: group.usage_ns() for name, group in groups.items()}
     runs = {name: WrkRun(servers[name].base_url + VIEWS[view], seconds=args.window,
@@ -145,6 +147,8 @@ def window(servers: dict[str, Gunicorn], names: dict[str, str], view: str,
     out = {}
     for name in order:
         (web1, bg1), pg1 = tree_cpu_ns(servers[name].proc.pid), pg_cpu_ns(admin, names[name])
+        faults, user, system = (b - a for a, b in zip(faults0[name],
+                                                       fault_counts(workers[name]), strict=True))
         web, background = web1 - tree0[name][0], bg1 - tree0[name][1]
         pg = monitor_pg = 0
         for pid, (ns, query) in pg1.items():
@@ -163,7 +167,9 @@ def window(servers: dict[str, Gunicorn], names: dict[str, str], view: str,
                      "monitor_pg_us_per_request": monitor_pg / 1000 / n,
                      # workers' threads other than the serving one (a flusher, a transport)
                      "background_us_per_request": background / 1000 / n,
-                     "proc_cpu_us_per_request": (web + pg) / 1000 / n}
+                     "proc_cpu_us_per_request": (web + pg) / 1000 / n,
+                     # the workers' minor page faults and user/system split (10 ms ticks)
+                     "minflt_per_request": faults / n, "user_s": user, "system_s": system}
     return out
 
 
