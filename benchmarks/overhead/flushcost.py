@@ -81,12 +81,17 @@ def main() -> None:
     from django.test import Client
     from servers import VIEWS
 
-    from perfmonitor.capture import buffer, writer
+    from perfmonitor.capture import buffer, records, writer
 
-    client = Client()
+    client = Client(HTTP_HOST="127.0.0.1")  # an allowed host, as gunicorn's requests have
     path = VIEWS[args.view]
     for _ in range(100):  # warm: imports, caches, the route cache, fingerprints known
-        client.get(path)
+        response = client.get(path)
+        if response.status_code != 200:
+            raise SystemExit(f"{path} answered {response.status_code}")
+    probe = list(buffer.buffer._items)[-1]
+    if len(probe) <= records.FIRST_SQL:
+        raise SystemExit(f"{path}: the record holds no query; is perfmonitor capturing?")
     buffer.flush_now()
     connection = connections["default"]
     with connection.cursor() as cursor:
