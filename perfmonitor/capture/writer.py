@@ -18,7 +18,8 @@ The flusher's cost is per record, so the work per record is kept to appends:
 dict to its table's list. Everything else happens once per batch: the
 rollups' counts, sums and extremes per series and their sketches for all
 series in a few numpy passes (:func:`perfmonitor.analytics.sketch.encode_many`,
-byte for byte what adding value by value gives), and on PostgreSQL the raw
+byte for byte what adding value by value gives; a small batch, where numpy's
+set-up would cost more, adds value by value), and on PostgreSQL the raw
 rows encoded straight into COPY's binary format
 (:func:`perfmonitor.capture.rows.binary_copy_chunks`).
 """
@@ -50,7 +51,7 @@ from django.db import (
 from django.db.models import Model
 from django.utils import timezone
 
-from perfmonitor.analytics.sketch import encode_many
+from perfmonitor.analytics.sketch import QuantileSketch, encode_many
 from perfmonitor.capture.context import capture_suppressed
 from perfmonitor.capture.fingerprint import FingerprintCache
 from perfmonitor.capture.rows import (
@@ -87,6 +88,12 @@ class _Yielder:
             if threading.active_count() > 1:  # alone (a command, a test): nobody to let in
                 time.sleep(YIELD_SLEEP_SECONDS)
             self._since = time.perf_counter()
+
+# A batch of at most this many values gets its sketches value by value: numpy's set-up,
+# which a flush once a second always meets cold, costs more than it saves below this.
+# Measured cold (benchmarks/overhead/flushcost.py, 10-query view): 213 against 433 µs
+# for 11 values, 286 against 471 for 55, about even at 220, numpy ahead beyond.
+SMALL_BATCH_VALUES = 128
 
 SeriesKey = tuple[str, str, str, int]  # kind, name, dimension, bucket start (Unix seconds)
 RawKey = tuple[str, str, str, float]  # as measured: the minute number, names uncut
@@ -230,15 +237,21 @@ class Sink:
         if not keys:
             return []
         lengths = [len(values) for values in lists]
-        flat = np.fromiter(chain.from_iterable(lists), dtype=np.float64, count=sum(lengths))
-        owners = np.repeat(np.arange(len(keys), dtype=np.int64), lengths)
-        weights = _weight_array(weight_maps, lengths) if self.weights else None
-        finite = np.isfinite(flat)
-        all_finite = bool(finite.all())
-        if not all_finite:
-            flat, owners = flat[finite], owners[finite]
-            weights = None if weights is None else weights[finite]
-        sketches = encode_many(owners, flat, weights, len(keys))
+        if sum(lengths) <= SMALL_BATCH_VALUES:
+            sketches = [_sketch_by_value(values, weights)
+                        for values, weights in zip(lists, weight_maps, strict=True)]
+            all_finite = all(value - value == 0.0 for values in lists for value in values)
+        else:
+            flat = np.fromiter(chain.from_iterable(lists), dtype=np.float64,
+                               count=sum(lengths))
+            owners = np.repeat(np.arange(len(keys), dtype=np.int64), lengths)
+            weights = _weight_array(weight_maps, lengths) if self.weights else None
+            finite = np.isfinite(flat)
+            all_finite = bool(finite.all())
+            if not all_finite:
+                flat, owners = flat[finite], owners[finite]
+                weights = None if weights is None else weights[finite]
+            sketches = encode_many(owners, flat, weights, len(keys))
         out = []
         for key, values, series_weights, errors, sketch in zip(
                 keys, lists, weight_maps, error_counts, sketches, strict=True):
@@ -287,6 +300,18 @@ class Sink:
             weight_maps[at] = joined or None
             error_counts[at] += errors
         return keys, lists, weight_maps, error_counts
+
+
+def _sketch_by_value(values: list[float], weights: dict[int, float] | None) -> bytes:
+    """A series' sketch built value by value (the reference ``encode_many`` is held to)."""
+    sketch = QuantileSketch()
+    if weights is None:
+        sketch.add_many([value for value in values if value - value == 0.0])
+    else:
+        for position, value in enumerate(values):
+            if value - value == 0.0:
+                sketch.add(value, weights.get(position, 1))
+    return sketch.to_bytes()
 
 
 def _weight_array(weight_maps: list[dict[int, float] | None], lengths: list[int]) -> np.ndarray:

@@ -71,10 +71,17 @@ def mixed_measurements(rng: random.Random) -> list[tuple]:
     return out
 
 
-def test_rollups_equal_value_by_value_accumulation():
+@pytest.mark.parametrize("size", [6000, 40], ids=["numpy", "value-by-value"])
+def test_rollups_equal_value_by_value_accumulation(size):
+    """Both ways of building sketches: numpy for a batch of many values, one by one for
+    a batch of at most SMALL_BATCH_VALUES."""
     sink = Sink()
     reference: dict[tuple, ReferencePartial] = {}
-    for kind, name, dimension, value, error, ts, weight in mixed_measurements(random.Random(5)):
+    measurements = mixed_measurements(random.Random(5))
+    if size < len(measurements):  # keep the odd ones: every kind of value and weight
+        measurements = measurements[:size - 2] + measurements[-2:]
+    assert (size <= writer.SMALL_BATCH_VALUES) == (len(measurements) <= writer.SMALL_BATCH_VALUES)
+    for kind, name, dimension, value, error, ts, weight in measurements:
         sink.measure(kind, name, dimension, value, error, ts, weight)
         key = (kind, name[:255], dimension[:255], int(ts // 60) * 60)
         if math.isfinite(value):
@@ -89,6 +96,23 @@ def test_rollups_equal_value_by_value_accumulation():
         assert sketch == ref.sketch.to_bytes(), key
         assert QuantileSketch.from_bytes(sketch).quantiles((0.5, 0.99)) == \
             ref.sketch.quantiles((0.5, 0.99))
+
+
+def test_a_small_batch_and_a_large_one_store_the_same_rollups(monkeypatch):
+    """The value-by-value sketches of a small batch are byte for byte numpy's."""
+    measurements = mixed_measurements(random.Random(11))[:100] + \
+        mixed_measurements(random.Random(5))[-2:]
+
+    def rollups(threshold: int) -> list[tuple]:
+        monkeypatch.setattr(writer, "SMALL_BATCH_VALUES", threshold)
+        sink = Sink()
+        for kind, name, dimension, value, error, ts, weight in measurements:
+            sink.measure(kind, name, dimension, value, error, ts, weight)
+        return sink.rollups()
+
+    by_value, by_numpy = rollups(10**9), rollups(0)
+    assert by_value == by_numpy
+    assert len(by_value) > 10 and any(row[1] != int(row[1]) or row[1] > 1 for row in by_value)
 
 
 def test_a_value_that_is_not_a_number_fails_its_record_not_the_batch():
