@@ -7,6 +7,7 @@ test-artifacts/dashboard/.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -112,6 +113,13 @@ def in_a_worker(function: Any, *args: Any, **kwargs: Any) -> Any:
         return pool.submit(run).result(timeout=30)
 
 
+def settle(page: Any) -> None:
+    """Let the page's requests finish before the test ends: a panel still rendering in the
+    live server's thread would hold SQLite's tables while the test database is flushed."""
+    with contextlib.suppress(Exception):  # a failed test's page: close it anyway
+        page.wait_for_load_state("networkidle", timeout=10_000)
+
+
 def shoot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -184,6 +192,7 @@ def test_an_admin_watches_acknowledges_and_sees_a_live_update(site, chromium):
         shoot(page, "failure")
         raise
     finally:
+        settle(page)
         context.close()
 
 
@@ -227,4 +236,5 @@ def test_without_a_channel_layer_the_page_polls_and_says_so(site, chromium, sett
         shoot(page, "failure-polling")
         raise
     finally:
+        settle(page)
         context.close()
