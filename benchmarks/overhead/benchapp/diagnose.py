@@ -15,6 +15,8 @@ perfmonitor apart"). Never for the targets: they are measured at the defaults.
   and drops it.
 - ``rollups``: as ``expand``, then computes the rollups and their sketches.
 - ``noyield``: the full flush, but it never pauses to let request threads in.
+- ``numpy-sketches``: the full flush, every batch's sketches built with numpy (as
+  before small batches were built value by value).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-MODES = ("drain", "tiny", "none", "expand", "prepare", "rollups", "noyield")
+MODES = ("drain", "tiny", "none", "expand", "prepare", "rollups", "noyield", "numpy-sketches")
 
 
 def apply(mode: str) -> None:
@@ -32,6 +34,9 @@ def apply(mode: str) -> None:
 
     if mode == "noyield":
         writer.YIELD_AFTER_SECONDS = 3600.0
+        return
+    if mode == "numpy-sketches":
+        writer.SMALL_BATCH_VALUES = 0
         return
     original_push = buffer.Buffer.push
 
