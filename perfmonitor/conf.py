@@ -165,8 +165,9 @@ DEFAULTS: dict[str, Setting] = {
     "DASHBOARD_POLL_SECONDS": Setting(30, _NUM, "Seconds between panel refreshes when the "
                                       "dashboard has no live connection (polling fallback)."),
     "DASHBOARD_MIN_REFRESH_SECONDS": Setting(5, _NUM, "A panel refreshes on live metrics "
-                                             "updates at most this often; alert changes show "
-                                             "at once."),
+                                             "updates at most this often, and each process "
+                                             "announces new rows at most this often; alert "
+                                             "changes show at once."),
 }
 
 

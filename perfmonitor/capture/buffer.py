@@ -249,6 +249,8 @@ class Buffer:
                 self._held += 1
             if not batch:
                 self._maybe_write_health()
+                if live:
+                    _publish_pending()
                 return 0
             return self._write(batch, live)
 
@@ -385,6 +387,15 @@ def _publish_live(rows: int) -> None:
         from perfmonitor.live import publish
 
         publish("metrics", {"rows": rows})
+    except Exception:
+        pass
+
+
+def _publish_pending() -> None:
+    try:
+        from perfmonitor.live import publish_pending
+
+        publish_pending()
     except Exception:
         pass
 

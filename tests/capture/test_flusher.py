@@ -192,6 +192,61 @@ def test_the_background_flusher_tells_live_dashboards_new_rows_arrived(client, p
     assert message["topic"] == "metrics" and message["payload"]["rows"] >= 2
 
 
+@pytest.mark.redis
+def test_new_rows_are_announced_at_most_once_per_refresh_and_the_last_ones_still_are(
+        client, perf, settings):
+    """A process announces new rows at most every DASHBOARD_MIN_REFRESH_SECONDS (each
+    publish costs it a round trip to the layer); the flush whose notice that held back
+    is announced by the idle flusher once due, even though no flush follows it.
+
+    On the Redis layer, as deployed: the in-memory layer's queues do not wake a
+    receiver waiting in another thread's event loop."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from perfmonitor import live
+    from tests.dashboard.live_helpers import redis_channel_layers
+
+    settings.CHANNEL_LAYERS = redis_channel_layers()
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(live.GROUP, channel)
+    live.reset_throttle()
+    perf(BACKGROUND_FLUSH=True, FLUSH_INTERVAL=0.05, DASHBOARD_MIN_REFRESH_SECONDS=1.5)
+
+    async def receive() -> tuple[dict, float]:
+        import asyncio
+
+        message = await asyncio.wait_for(layer.receive(channel), timeout=15)
+        return message, time.monotonic()
+
+    assert client.get("/capture/plain/").status_code == 200
+    first, first_at = async_to_sync(receive)()
+    assert first["topic"] == "metrics"
+    wait_for(lambda: not buffer_module.buffer._items and not buffer_module.buffer._held)
+    assert client.get("/capture/plain/").status_code == 200  # flushed within 0.05 s
+    wait_for(lambda: live._pending.get("metrics") is not None)  # held back, not dropped
+    second, second_at = async_to_sync(receive)()
+    assert second["topic"] == "metrics" and second["payload"]["rows"] >= 2
+    assert second_at - first_at >= 1.5 - 0.1  # not before the refresh interval
+    assert not live._pending
+
+
+def test_other_topics_keep_their_one_second_throttle_and_forced_ones_none(settings):
+    from perfmonitor import live
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    settings.PERFMONITOR = {**settings.PERFMONITOR, "DASHBOARD_MIN_REFRESH_SECONDS": 30}
+    live.reset_throttle()
+    assert live._interval("metrics") == 30 and live._interval("journeys") == 1.0
+    assert live.publish("journeys", {"n": 1}) and not live.publish("journeys", {"n": 2})
+    assert live._pending == {"journeys": {"n": 2}}
+    assert live.publish("alerts", {"a": 1}, force=True) and live.publish("alerts", {"a": 2},
+                                                                        force=True)
+    live.reset_throttle()
+    assert not live._pending
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("synchronous", [False, True])
 def test_the_flusher_commits_asynchronously_on_its_own_connection_only(
