@@ -110,6 +110,22 @@ def _run(coroutine: Coroutine[Any, Any, Any]) -> None:
     loop.run_until_complete(asyncio.wait_for(coroutine, SEND_TIMEOUT_SECONDS))
 
 
+def close_thread_loop() -> None:
+    """Close this thread's publishing loop, if it has one: a flusher thread that stops.
+
+    channels_redis closes its connections of a loop when the loop is closed; a loop
+    left to the garbage collector would leave them open and warn.
+    """
+    loop = getattr(_threads, "loop", None)
+    _threads.loop = None
+    if loop is None or loop.is_closed():
+        return
+    try:
+        loop.close()
+    except Exception as exc:  # never raise into a stopping thread
+        logger.debug("perfmonitor: closing the live loop failed: %r", exc)
+
+
 def _forget_loops_after_fork() -> None:
     # A forked child must not use its parent's loop (and the parent's Redis sockets):
     # drop the reference without closing anything the parent still uses.

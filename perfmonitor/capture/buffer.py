@@ -378,6 +378,12 @@ def _close_thread_connections() -> None:
         connections.close_all()  # this thread's connections only
     except Exception:
         pass
+    try:
+        from perfmonitor.live import close_thread_loop
+
+        close_thread_loop()  # and its connections to the channel layer
+    except Exception:
+        pass
 
 
 def _publish_live(rows: int) -> None:

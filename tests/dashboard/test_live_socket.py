@@ -143,3 +143,26 @@ def test_a_thread_that_publishes_every_second_keeps_one_loop_and_one_redis_conne
     asyncio.run(story())
     assert len({id(loop) for loop in loops}) == 1 and not loops[0].is_closed()
     assert max(threads_during) == min(threads_during)  # no helper thread per publish
+
+
+def test_a_thread_that_stops_publishing_closes_its_loop_and_its_layer_connections():
+    """What the flusher does when it stops: channels_redis drops the loop's connections."""
+    import threading
+
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    seen = {}
+
+    def flusher_like() -> None:
+        assert live.publish("metrics", {"rows": 1})
+        seen["loop"] = live._threads.loop
+        seen["held"] = seen["loop"] in layer._layers
+        live.close_thread_loop()
+
+    worker = threading.Thread(target=flusher_like)
+    worker.start()
+    worker.join(10)
+    assert seen["held"] and seen["loop"].is_closed()
+    assert seen["loop"] not in layer._layers
+
