@@ -27,14 +27,22 @@ def read_times(pid: int) -> ProcTimes | None:
     return read_times_path(f"/proc/{pid}/stat", pid)
 
 
-def read_times_path(path: str, pid: int) -> ProcTimes | None:
+def _stat_fields(path: str) -> list[str] | None:
+    """The fields of a ``/proc/.../stat`` file after the command name (state first), or
+    None when the process is gone."""
     try:
         with open(path, "rb") as handle:
             data = handle.read().decode("ascii", "replace")
     except (FileNotFoundError, ProcessLookupError):
         return None
     # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    fields = data[data.rindex(")") + 2:].split()
+    return data[data.rindex(")") + 2:].split()
+
+
+def read_times_path(path: str, pid: int) -> ProcTimes | None:
+    fields = _stat_fields(path)
+    if fields is None:
+        return None
     utime, stime, cutime, cstime = (int(v) for v in fields[11:15])
     return ProcTimes(pid, int(fields[1]), (utime + stime) / TICKS, (cutime + cstime) / TICKS)
 
@@ -164,12 +172,9 @@ def fault_counts(pids: Iterable[int]) -> tuple[int, float, float]:
     """
     faults, user, system = 0, 0.0, 0.0
     for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as handle:
-                data = handle.read().decode("ascii", "replace")
-        except (FileNotFoundError, ProcessLookupError):
+        fields = _stat_fields(f"/proc/{pid}/stat")
+        if fields is None:
             continue
-        fields = data[data.rindex(")") + 2:].split()
         faults += int(fields[7])
         user += int(fields[11]) / TICKS
         system += int(fields[12]) / TICKS

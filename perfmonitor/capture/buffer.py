@@ -250,7 +250,7 @@ class Buffer:
             if not batch:
                 self._maybe_write_health()
                 if live:
-                    _publish_pending()
+                    _publish_live(0)
                 return 0
             return self._write(batch, live)
 
@@ -387,21 +387,14 @@ def _close_thread_connections() -> None:
 
 
 def _publish_live(rows: int) -> None:
-    if not rows:
-        return
+    """Tell live dashboards that rows arrived; with none, send what the throttle held back."""
     try:
-        from perfmonitor.live import publish
+        from perfmonitor import live
 
-        publish("metrics", {"rows": rows})
-    except Exception:
-        pass
-
-
-def _publish_pending() -> None:
-    try:
-        from perfmonitor.live import publish_pending
-
-        publish_pending()
+        if rows:
+            live.publish("metrics", {"rows": rows})
+        else:
+            live.publish_pending()
     except Exception:
         pass
 

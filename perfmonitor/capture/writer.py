@@ -237,13 +237,13 @@ class Sink:
         if not keys:
             return []
         lengths = [len(values) for values in lists]
-        if sum(lengths) <= SMALL_BATCH_VALUES:
+        total = sum(lengths)
+        if total <= SMALL_BATCH_VALUES:
             sketches = [_sketch_by_value(values, weights)
                         for values, weights in zip(lists, weight_maps, strict=True)]
             all_finite = all(value - value == 0.0 for values in lists for value in values)
         else:
-            flat = np.fromiter(chain.from_iterable(lists), dtype=np.float64,
-                               count=sum(lengths))
+            flat = np.fromiter(chain.from_iterable(lists), dtype=np.float64, count=total)
             owners = np.repeat(np.arange(len(keys), dtype=np.int64), lengths)
             weights = _weight_array(weight_maps, lengths) if self.weights else None
             finite = np.isfinite(flat)
