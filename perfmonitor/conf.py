@@ -49,6 +49,10 @@ DEFAULTS: dict[str, Setting] = {
                               "the retry backoff after a failed flush.", minimum=0.01),
     "BACKGROUND_FLUSH": Setting(True, (bool,), "Run the flusher thread. Off only in tests that "
                                 "flush explicitly with perfmonitor.capture.buffer.flush_now()."),
+    "SHARED_WRITER": Setting(True, (bool,), "The background flushers of a site's processes on "
+                             "one host elect one of them to write the others' requests and "
+                             "queries with its own: one flush per host instead of one per "
+                             "process (Linux; see perfmonitor.capture.sharing)."),
     "FLUSH_SYNCHRONOUS_COMMIT": Setting(False, (bool,), "PostgreSQL: make the flusher's own "
                                         "connection wait for each commit to reach disk. Off: "
                                         "it commits asynchronously (synchronous_commit off)."),

@@ -19,6 +19,11 @@ monitor.
 Loss on a hard kill is bounded by one flush interval; a clean exit flushes
 (``atexit``, and Celery's ``worker_process_shutdown``). A forked child (gunicorn
 and Celery prefork workers) starts with an empty buffer and its own flusher.
+
+With ``SHARED_WRITER`` the flushers of a site's processes on one host elect a
+writer, and the others hand it their requests and queries instead of writing
+them (:mod:`perfmonitor.capture.sharing`): the writer keeps what it receives
+apart from its own records (``_received``) and writes both in one flush.
 """
 
 from __future__ import annotations
@@ -130,6 +135,14 @@ class Buffer:
         self._wake = threading.Event()
         self._thread: Any = None
         self._generation = generation
+        # Records other processes handed over (this process is their writer), and how
+        # many of the batch being written or retried are theirs (not counted as ours).
+        self._received: deque[Any] = deque()
+        self._batch_received = 0
+        self.received = 0
+        self._sharing: Any = None  # sharing.Sharing once the flusher runs
+        self._next_flush = 0.0  # monotonic time of the flusher's next wake-up
+        self._handover_at: float | None = None  # a sender's next wake-up, set by its writer
         self.started_at = time.time()
         self._taken = 0
         self._dropped = ThreadCounter()
@@ -182,7 +195,7 @@ class Buffer:
         return max(0.0, self._next_attempt - time.monotonic()) if self.consecutive_failures else 0.0
 
     def __len__(self) -> int:
-        return len(self._items) + self._held
+        return len(self._items) + self._held + len(self._received)
 
     # -- flusher -------------------------------------------------------------
     def _start(self) -> None:
@@ -194,6 +207,7 @@ class Buffer:
                 return
             thread = threading.Thread(target=self._run, args=(self._generation, self._wake),
                                       name="perfmonitor-flusher", daemon=True)
+            self._sharing = sharing_module().Sharing()
             self._thread = thread
             try:
                 thread.start()
@@ -204,7 +218,9 @@ class Buffer:
     def _run(self, generation: int, wake: threading.Event) -> None:
         try:
             while self._generation == generation:
-                wake.wait(self._sleep_seconds())
+                seconds = self._sleep_seconds()
+                self._next_flush = time.monotonic() + seconds
+                wake.wait(seconds)
                 wake.clear()
                 if self._generation != generation:
                     break
@@ -224,7 +240,11 @@ class Buffer:
             interval = 1.0
         if self.consecutive_failures:
             return max(0.001, min(self._next_attempt - time.monotonic(), MAX_BACKOFF_SECONDS))
-        return max(interval, 0.001)
+        interval = max(interval, 0.001)
+        if self._handover_at is not None:  # just before the writer's flush
+            at, self._handover_at = self._handover_at, None
+            return min(max(at - time.monotonic(), 0.001), interval)
+        return interval
 
     def flush(self, force: bool = False, live: bool = False) -> int:
         """Drain and write one batch; return rows written. Never raises.
@@ -238,6 +258,7 @@ class Buffer:
                 return 0
             batch = self._pending
             self._pending = []
+            fresh = not batch
             items = self._items
             limit = max(int(settings.BATCH_SIZE), 1) * BATCHES_PER_WRITE
             while len(batch) < limit and self._prepared is None:
@@ -247,12 +268,55 @@ class Buffer:
                     break
                 self._taken += 1
                 self._held += 1
+            received = self._received
+            while received and len(batch) < limit and self._prepared is None:
+                batch.append(received.popleft())
+                self._batch_received += 1
+                self._held += 1
             if not batch:
                 self._maybe_write_health()
                 if live:
                     _publish_live(0)
                 return 0
+            if live and fresh and not self._batch_received and self._sharing is not None:
+                batch = self._hand_over(batch)
+                if not batch:
+                    self._maybe_write_health()
+                    return 0
             return self._write(batch, live)
+
+    # -- one writer per host (perfmonitor.capture.sharing) -------------------
+    def _elect(self) -> str:
+        return self._sharing.elect(self._room, self._take_received)
+
+    def _hand_over(self, batch: list[Any]) -> list[Any]:
+        """As a sender, hand the plain records to the writer; return what is left to write."""
+        if self._elect() != "sender":
+            return batch
+        plain = [record for record in batch if type(record) is tuple]
+        if not plain:
+            return batch
+        next_flush = self._sharing.hand_over(plain)
+        if next_flush is None:
+            return batch
+        self._handover_at = time.monotonic() + next_flush - sharing_module().LEAD_SECONDS
+        self.flushed += len(plain)
+        self._held -= len(plain)
+        self.last_flush_at = time.time()
+        return [record for record in batch if type(record) is not tuple]
+
+    def _room(self, n: int) -> float | None:
+        """As the writer: seconds to the next flush if n more records may come, else None."""
+        if (self.consecutive_failures or self._prepared is not None
+                or len(self) + n > settings.BUFFER_SIZE):
+            return None
+        return max(0.0, self._next_flush - time.monotonic())
+
+    def _take_received(self, records: list[Any]) -> None:
+        self._received.extend(records)
+        self.received += len(records)
+        if len(self._received) >= settings.BATCH_SIZE:
+            self._wake.set()
 
     def _write(self, batch: list[Any], live: bool = False) -> int:
         from perfmonitor.capture import writer
@@ -271,7 +335,8 @@ class Buffer:
             self._failed(batch, prepared, exc, writer.is_connection_error(exc))
             return 0
         self._prepared = None
-        self.flushed += len(batch)
+        self.flushed += len(batch) - self._batch_received
+        self._batch_received = 0
         self._held = 0
         self.consecutive_failures = 0
         self._data_error_attempts = 0
@@ -303,6 +368,7 @@ class Buffer:
                 overflow, prepared = len(batch), None
             self._dropped.add(overflow)
             batch = batch[overflow:]
+        self._batch_received = min(self._batch_received, len(batch))  # received ones come last
         self._pending = batch
         self._prepared = prepared if batch else None  # nothing left to stand for
         self._held = len(batch)
@@ -341,6 +407,8 @@ class Buffer:
             "last_flush_at": self.last_flush_at, "last_error": self.last_error,
             "started_at": self.started_at, "consecutive_failures": self.consecutive_failures,
             "retry_in": round(self.retry_in, 3), "flusher_alive": self.flusher_alive,
+            "shared_role": self._sharing.role if self._sharing is not None else "",
+            "received": self.received,
         }
 
     @property
@@ -348,10 +416,20 @@ class Buffer:
         return self._thread is not None and self._thread.is_alive()
 
     def stop(self, timeout: float | None = 5.0) -> None:
-        """Stop the flusher thread (it closes its connection) and wait for it."""
+        """Stop the flusher thread (it closes its connection) and wait for it.
+
+        A writer first stops taking other processes' records, so that what it holds
+        is all a final flush has to write.
+        """
         thread = self._thread
         self._generation += 1
         self._wake.set()
+        sharing = self._sharing
+        if sharing is not None:
+            try:
+                sharing.close(timeout)
+            except Exception as exc:
+                self.count_internal_error("sharing", exc)
         if (timeout and isinstance(thread, threading.Thread) and thread.is_alive()
                 and thread is not threading.current_thread()):
             thread.join(timeout)
@@ -365,6 +443,11 @@ class Buffer:
         """
         if join:
             self.stop()
+        elif self._sharing is not None:
+            try:
+                self._sharing.abandon()
+            except Exception:
+                pass
         self.__init__(generation=self._generation + 1)  # type: ignore[misc]
         writer = sys.modules.get("perfmonitor.capture.writer")
         if writer is not None:
@@ -397,6 +480,12 @@ def _publish_live(rows: int) -> None:
             live.publish_pending()
     except Exception:
         pass
+
+
+def sharing_module() -> Any:
+    from perfmonitor.capture import sharing
+
+    return sharing
 
 
 def process_name() -> str:

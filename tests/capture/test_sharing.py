@@ -1,0 +1,254 @@
+"""One writer per host: a site's processes hand their requests to one of them.
+
+Nothing is lost or written twice when the writer refuses, goes away or is
+replaced, and only processes that would write the same rows the same way (same
+user, database and settings) ever meet.
+"""
+
+from __future__ import annotations
+
+import json
+import marshal
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from perfmonitor.capture import sharing
+from perfmonitor.capture.buffer import Buffer
+from perfmonitor.capture.records import pack_request
+from perfmonitor.models import MetricRollup, PerformanceMetric
+from tests.capture.conftest import wait_for
+from tests.capture.test_background_work import _database_url_for_a_child, _read_back
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def request(n: int, route: str = "/shared/<int:pk>/") -> tuple[Any, ...]:
+    return pack_request("GET", route, "tests.shared", f"/shared/{n}/", "", 200, time.time(),
+                        2.0 + n, [("SELECT 1 FROM course WHERE id = %s", 0.25, False)], None,
+                        "", "", "")
+
+
+def stored_requests() -> int:
+    return PerformanceMetric.objects.filter(metric_type="request").count()
+
+
+def counted_requests() -> int:
+    return sum(MetricRollup.objects.filter(kind="request").values_list("count", flat=True))
+
+
+@pytest.fixture
+def processes(perf):
+    """make() -> a Buffer with its own flusher thread, as one process of the site has."""
+    perf(BACKGROUND_FLUSH=True, FLUSH_INTERVAL=0.05, SAMPLE_RATE=1.0)
+    made: list[Buffer] = []
+
+    def make() -> Buffer:
+        made.append(Buffer())
+        return made[-1]
+
+    yield make
+    for buffer in made:
+        buffer.stop(timeout=10)
+
+
+def role(buffer: Buffer) -> str:
+    return buffer._sharing.role if buffer._sharing is not None else ""
+
+
+@pytest.mark.postgres
+def test_a_second_process_hands_its_requests_to_the_writer(processes):
+    writer, sender = processes(), processes()
+    for n in range(5):
+        writer.push(request(n))
+    wait_for(lambda: role(writer) == "writer" and writer.flushed == 5)
+
+    for n in range(7):
+        sender.push(request(n))
+
+    wait_for(lambda: stored_requests() == 12 and counted_requests() == 12)
+    assert role(sender) == "sender"
+    # Each counts its own records; the writer also counts what it received.
+    assert (writer.captured, writer.flushed, writer.received) == (5, 5, 7)
+    assert (sender.captured, sender.flushed, sender.received) == (7, 7, 0)
+    assert writer.dropped == sender.dropped == 0
+    assert writer.stats()["shared_role"] == "writer" and sender.stats()["received"] == 0
+
+
+@pytest.mark.postgres
+def test_when_the_writer_stops_a_sender_writes_itself_and_takes_over(processes):
+    first, second = processes(), processes()
+    first.push(request(0))
+    wait_for(lambda: role(first) == "writer")
+    second.push(request(1))
+    wait_for(lambda: stored_requests() == 2 and role(second) == "sender")
+
+    first.stop(timeout=10)  # a worker recycled: the address is free again
+    for n in range(4):
+        second.push(request(n))
+    wait_for(lambda: stored_requests() == 6)  # its writer gone, it wrote them itself
+    second.push(request(5))
+    wait_for(lambda: stored_requests() == 7 and role(second) == "writer")  # then took over
+
+    third = processes()  # a new worker finds the new writer
+    third.push(request(9))
+    wait_for(lambda: stored_requests() == 8)
+    assert role(third) == "sender" and second.received == 1
+    assert counted_requests() == 8  # nothing lost, nothing written twice
+    assert (second.flushed, third.flushed) == (6, 1)
+
+
+@pytest.mark.postgres
+def test_a_writer_whose_writes_fail_refuses_and_the_sender_keeps_its_records(processes):
+    writer, sender = processes(), processes()
+    writer.push(request(0))
+    wait_for(lambda: role(writer) == "writer" and writer.flushed == 1)
+    writer.consecutive_failures = 1  # as after a failed flush: it takes nobody's records
+    writer._next_attempt = time.monotonic() + 3600
+
+    sender.push(request(1))
+    sender.push(request(2))
+
+    wait_for(lambda: stored_requests() == 3)  # the sender wrote them itself
+    assert role(sender) == "sender" and writer.received == 0 and sender.flushed == 2
+
+
+@pytest.fixture
+def pair():
+    """A writer and a sender on a fresh address of their own."""
+    address = b"\0perfmonitor.test-" + uuid.uuid4().hex.encode()
+    taken: list[list[tuple[Any, ...]]] = []
+    answer: list[float | None] = [0.25]
+    made = []
+
+    def make() -> sharing.Sharing:
+        made.append(sharing.Sharing())
+        made[-1]._address = address
+        assert made[-1].elect(lambda n: answer[0], taken.append)
+        return made[-1]
+
+    writer, sender = make(), make()
+    assert (writer.role, sender.role) == ("writer", "sender")
+    yield writer, sender, address, taken, answer
+    for one in made:
+        one.close(timeout=5)
+
+
+def test_the_writer_answers_when_its_next_flush_is_and_keeps_what_it_took(pair):
+    _, sender, _, taken, answer = pair
+    records = [request(1), ("process:web", "SELECT 1", 0.5, False, 1.0)]
+    assert sender.hand_over(records) == 0.25
+    wait_for(lambda: taken)
+    assert taken == [records]
+
+    answer[0] = None  # full, or its writes fail
+    assert sender.hand_over(records) is None
+    assert len(taken) == 1 and sender.role == "sender"  # refused, still linked
+
+
+def test_a_bad_frame_closes_only_its_own_connection(pair):
+    _, sender, address, taken, _ = pair
+    not_records = marshal.dumps([1, 2])
+    for frame in (sharing.FRAME.pack(5) + b"junk!",  # not marshal data
+                  sharing.FRAME.pack(100) + marshal.dumps([request(1)])[:10],  # cut short
+                  sharing.FRAME.pack(len(not_records)) + not_records,  # not a list of tuples
+                  sharing.FRAME.pack(sharing.MAX_FRAME_BYTES + 1)):  # too big
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as bad:
+            bad.settimeout(10)
+            bad.connect(address)
+            bad.sendall(frame)
+            bad.shutdown(socket.SHUT_WR)
+            assert bad.recv(64) == b""  # no answer: closed
+    assert taken == []
+    assert sender.hand_over([request(2)]) == 0.25  # the others are served as before
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_a_process_of_another_user_is_not_heard(pair):
+    _, _, address, taken, _ = pair
+    payload = marshal.dumps([request(3)])
+    pid = os.fork()
+    if pid == 0:  # the child: another user on the same host
+        code = 1
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as other:
+                other.settimeout(10)
+                other.connect(address)
+                try:
+                    other.sendall(sharing.FRAME.pack(len(payload)) + payload)
+                    code = 0 if other.recv(64) == b"" else 2
+                except ConnectionError:
+                    code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert taken == []
+
+
+def test_only_processes_that_write_the_same_rows_share_an_address(perf, settings):
+    from django.db import connection
+
+    here = sharing.address()
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        assert here is None  # each process has its own database: nothing to share
+        return
+    assert here is not None and here.startswith(b"\0perfmonitor.")
+    assert sharing.address() == here
+    perf(SLOW_QUERY_MS=123)  # processes that would expand records differently never meet
+    assert sharing.address() not in (None, here)
+    perf(SHARED_WRITER=False)
+    assert sharing.address() is None
+
+
+def test_several_worker_processes_write_through_one_of_them(tmp_path):
+    """Three real processes: one becomes the writer, the two others hand it their
+    requests; every request is stored once, also after they all exit."""
+    url = _database_url_for_a_child(tmp_path)
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": url}
+    workers = [subprocess.Popen([sys.executable, "-m", "tests.capture.sharing_worker", "40"],
+                                cwd=ROOT, env=env, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    try:
+        def send(command: str) -> list[str]:
+            for worker in workers:
+                worker.stdin.write(command + "\n")
+                worker.stdin.flush()
+            return [worker.stdout.readline().strip() for worker in workers]
+
+        assert [worker.stdout.readline().strip() for worker in workers] == ["ready"] * 3
+        assert send("go") == ["pushed"] * 3
+
+        def stored() -> int:
+            return _read_back(url, "SELECT count(*) FROM perfmonitor_performance_metrics "
+                                   "WHERE metric_type = 'request'")[0][0]
+
+        wait_for(lambda: stored() == 120, timeout=30)
+        stats = [json.loads(line) for line in send("stats")]
+        assert sorted(s["shared_role"] for s in stats) == ["sender", "sender", "writer"]
+        [writer] = [s for s in stats if s["shared_role"] == "writer"]
+        assert writer["received"] == 80
+        assert [s["flushed"] for s in stats] == [40, 40, 40]
+
+        final = [json.loads(line) for line in send("exit")]
+        assert [worker.wait(timeout=30) for worker in workers] == [0, 0, 0]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+    assert all(s["dropped"] == 0 and s["flush_errors"] == 0 for s in final)
+    assert stored() == 120
+    counted = _read_back(url, "SELECT sum(count) FROM perfmonitor_metric_rollups "
+                              "WHERE kind = 'request'")[0][0]
+    assert counted == 120
