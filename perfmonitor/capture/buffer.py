@@ -29,6 +29,7 @@ apart from its own records (``_received``) and writes both in one flush.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import random
@@ -444,10 +445,8 @@ class Buffer:
         if join:
             self.stop()
         elif self._sharing is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self._sharing.abandon()
-            except Exception:
-                pass
         self.__init__(generation=self._generation + 1)  # type: ignore[misc]
         writer = sys.modules.get("perfmonitor.capture.writer")
         if writer is not None:

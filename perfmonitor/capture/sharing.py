@@ -44,6 +44,7 @@ own).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import marshal
 import os
@@ -135,10 +136,8 @@ class Writer:
     def close(self, timeout: float | None = 5.0) -> None:
         """Stop taking records: the address is free for another writer once this returns."""
         if self._thread.is_alive():
-            try:
+            with contextlib.suppress(OSError):
                 self._stop_w.send(b"x")
-            except OSError:
-                pass
             if self._thread is not threading.current_thread():
                 self._thread.join(timeout)
         if self._thread.is_alive():
