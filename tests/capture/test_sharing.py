@@ -122,6 +122,15 @@ def test_a_writer_whose_writes_fail_refuses_and_the_sender_keeps_its_records(pro
     assert role(sender) == "sender" and writer.received == 0 and sender.flushed == 2
 
 
+def test_the_writer_takes_no_more_than_its_buffer_holds(perf):
+    perf(BUFFER_SIZE=5)
+    writer = Buffer()
+    writer._take_received([request(n) for n in range(4)])
+    assert writer._room(1) is not None
+    assert writer._room(2) is None  # memory stays bounded: the sender writes those itself
+    assert (len(writer), writer.captured, writer.received) == (4, 0, 4)
+
+
 @pytest.fixture
 def pair():
     """A writer and a sender on a fresh address of their own."""

@@ -16,6 +16,35 @@ from typing import Any
 
 _server: Any = None
 _lock = threading.Lock()
+_in_flight = [0]  # HTTP requests the server is still handling
+
+
+def _counting(app: Any) -> Any:
+    """``app``, counting the HTTP requests it has not finished yet."""
+
+    async def counted(scope: Any, receive: Any, send: Any) -> None:
+        _in_flight[0] += 1  # the server's event loop: one thread
+        try:
+            await app(scope, receive, send)
+        finally:
+            _in_flight[0] -= 1
+
+    return counted
+
+
+def wait_until_idle(timeout: float = 10.0) -> None:
+    """Wait until the server has finished every HTTP request (a view still running in
+    its thread would hold SQLite's tables while the test database is flushed)."""
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    while time.monotonic() < deadline:
+        if _in_flight[0]:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= 0.2:
+            return
+        time.sleep(0.02)
 
 
 def application() -> Any:
@@ -28,7 +57,7 @@ def application() -> Any:
     from perfmonitor.routing import websocket_urlpatterns
 
     return ProtocolTypeRouter({
-        "http": ASGIStaticFilesHandler(get_asgi_application()),
+        "http": _counting(ASGIStaticFilesHandler(get_asgi_application())),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     })

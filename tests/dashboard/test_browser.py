@@ -30,7 +30,7 @@ from tests.dashboard.alert_helpers import (
     evaluate_bundle_rule,
     ship_a_large_bundle,
 )
-from tests.dashboard.asgi_server import server_url
+from tests.dashboard.asgi_server import server_url, wait_until_idle
 from tests.dashboard.conftest import OVERVIEW
 from tests.dashboard.live_helpers import redis_channel_layers
 
@@ -114,8 +114,8 @@ def in_a_worker(function: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def settle(page: Any) -> None:
-    """Let the page's requests finish before the test ends: a panel still rendering in the
-    live server's thread would hold SQLite's tables while the test database is flushed."""
+    """Let the page load before it is closed (once reached, "networkidle" does not wait for
+    later requests: the test's finally also waits for the server, ``wait_until_idle``)."""
     with contextlib.suppress(Exception):  # a failed test's page: close it anyway
         page.wait_for_load_state("networkidle", timeout=10_000)
 
@@ -194,6 +194,7 @@ def test_an_admin_watches_acknowledges_and_sees_a_live_update(site, chromium):
     finally:
         settle(page)
         context.close()
+        wait_until_idle()
 
 
 def test_without_a_channel_layer_the_page_polls_and_says_so(site, chromium, settings):
@@ -238,3 +239,4 @@ def test_without_a_channel_layer_the_page_polls_and_says_so(site, chromium, sett
     finally:
         settle(page)
         context.close()
+        wait_until_idle()
