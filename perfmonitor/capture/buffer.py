@@ -41,6 +41,7 @@ import weakref
 from collections import deque
 from typing import Any
 
+from perfmonitor.capture import sharing
 from perfmonitor.conf import settings
 
 logger = logging.getLogger("perfmonitor")
@@ -141,7 +142,7 @@ class Buffer:
         self._received: deque[Any] = deque()
         self._batch_received = 0
         self.received = 0
-        self._sharing: Any = None  # sharing.Sharing once the flusher runs
+        self._sharing: sharing.Sharing | None = None  # once the flusher runs
         self._next_flush = 0.0  # monotonic time of the flusher's next wake-up
         self._handover_at: float | None = None  # a sender's next wake-up, set by its writer
         self.started_at = time.time()
@@ -208,7 +209,7 @@ class Buffer:
                 return
             thread = threading.Thread(target=self._run, args=(self._generation, self._wake),
                                       name="perfmonitor-flusher", daemon=True)
-            self._sharing = sharing_module().Sharing()
+            self._sharing = sharing.Sharing()
             self._thread = thread
             try:
                 thread.start()
@@ -300,7 +301,7 @@ class Buffer:
         next_flush = self._sharing.hand_over(plain)
         if next_flush is None:
             return batch
-        self._handover_at = time.monotonic() + next_flush - sharing_module().LEAD_SECONDS
+        self._handover_at = time.monotonic() + next_flush - sharing.LEAD_SECONDS
         self.flushed += len(plain)
         self._held -= len(plain)
         self.last_flush_at = time.time()
@@ -479,12 +480,6 @@ def _publish_live(rows: int) -> None:
             live.publish_pending()
     except Exception:
         pass
-
-
-def sharing_module() -> Any:
-    from perfmonitor.capture import sharing
-
-    return sharing
 
 
 def process_name() -> str:

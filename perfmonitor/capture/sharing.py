@@ -302,7 +302,4 @@ class Sharing:
         if self.writer is not None:
             self.writer.abandon()
             self.writer = None
-        if self._link is not None:
-            self._link.close()
-            self._link = None
-        self.role = ""
+        self._drop_link()
