@@ -75,7 +75,9 @@ def test_a_second_process_hands_its_requests_to_the_writer(processes):
     for n in range(7):
         sender.push(request(n))
 
-    wait_for(lambda: stored_requests() == 12 and counted_requests() == 12)
+    # (Counters move just after the rows they stand for commit.)
+    wait_for(lambda: stored_requests() == 12 and counted_requests() == 12
+             and sender.flushed == 7)
     assert role(sender) == "sender"
     # Each counts its own records; the writer also counts what it received.
     assert (writer.captured, writer.flushed, writer.received) == (5, 5, 7)
@@ -101,7 +103,8 @@ def test_when_the_writer_stops_a_sender_writes_itself_and_takes_over(processes):
 
     third = processes()  # a new worker finds the new writer
     third.push(request(9))
-    wait_for(lambda: stored_requests() == 8)
+    wait_for(lambda: stored_requests() == 8 and counted_requests() == 8
+             and second.flushed == 6 and third.flushed == 1)
     assert role(third) == "sender" and second.received == 1
     assert counted_requests() == 8  # nothing lost, nothing written twice
     assert (second.flushed, third.flushed) == (6, 1)
@@ -118,7 +121,8 @@ def test_a_writer_whose_writes_fail_refuses_and_the_sender_keeps_its_records(pro
     sender.push(request(1))
     sender.push(request(2))
 
-    wait_for(lambda: stored_requests() == 3)  # the sender wrote them itself
+    # The sender wrote them itself (its counter moves just after the rows commit).
+    wait_for(lambda: stored_requests() == 3 and sender.flushed == 2)
     assert role(sender) == "sender" and writer.received == 0 and sender.flushed == 2
 
 
@@ -243,8 +247,14 @@ def test_several_worker_processes_write_through_one_of_them(tmp_path):
             return _read_back(url, "SELECT count(*) FROM perfmonitor_performance_metrics "
                                    "WHERE metric_type = 'request'")[0][0]
 
+        def all_flushed() -> list[dict[str, Any]] | None:
+            """Each one's counters, once each counts its 40 flushed (a writer's counter
+            moves just after the rows it stands for commit)."""
+            found = [json.loads(line) for line in send("stats")]
+            return found if all(s["flushed"] == 40 for s in found) else None
+
         wait_for(lambda: stored() == 120, timeout=30)
-        stats = [json.loads(line) for line in send("stats")]
+        stats = wait_for(all_flushed, timeout=30)
         assert sorted(s["shared_role"] for s in stats) == ["sender", "sender", "writer"]
         [writer] = [s for s in stats if s["shared_role"] == "writer"]
         assert writer["received"] == 80
