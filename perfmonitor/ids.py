@@ -7,8 +7,6 @@ import time
 import uuid
 from collections.abc import Sequence
 
-import numpy as np
-
 
 def uuid7(timestamp_ms: int | None = None) -> uuid.UUID:
     ms = int(time.time() * 1000) if timestamp_ms is None else int(timestamp_ms)
@@ -27,6 +25,8 @@ def uuid7_bytes_many(timestamps_ms: Sequence[int]) -> bytes:
         return b""
     if n <= _SMALL_BATCH:  # a dozen numpy calls cost more than a few rows' arithmetic
         return _uuid7_bytes_few(timestamps_ms)
+    import numpy as np  # here: a web process that writes nothing never loads numpy
+
     rand = np.frombuffer(os.urandom(10 * n), dtype=np.uint8).reshape(n, 10)
     ms = np.asarray(timestamps_ms, dtype=np.int64).astype(np.uint64) & np.uint64((1 << 48) - 1)
     out = np.empty((n, 16), dtype=np.uint8)

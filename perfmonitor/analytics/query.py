@@ -41,20 +41,18 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from django.conf import settings as django_settings
 from django.db.models import Q
 from django.utils import timezone
 
 from perfmonitor.analytics.rows_sql import epoch_column, latest_buckets, select_rows
-from perfmonitor.analytics.sketch import (
-    QuantileSketch,
-    SketchView,
-    grouped_quantiles,
-    grouped_views,
-)
+
+if TYPE_CHECKING:
+    from perfmonitor.analytics.sketch import QuantileSketch, SketchView
+# The sketches (numpy) are loaded where quantiles are read, not on import: the admin
+# and the URLs import this module in every web process, most of which never read one.
 from perfmonitor.conf import settings
 from perfmonitor.models import MetricRollup
 
@@ -176,6 +174,10 @@ class SeriesStats:
     @property
     def sketch(self) -> SketchView:
         if self._sketch is None:
+            import numpy as np
+
+            from perfmonitor.analytics.sketch import SketchView
+
             self._sketch = SketchView.from_blobs(self._blobs) if self._blobs else \
                 SketchView(np.empty(0, np.int64), np.empty(0), 0.0)
         return self._sketch
@@ -254,6 +256,8 @@ def prepare_sketches(items: Iterable[SeriesStats]) -> None:
     pending = [s for s in items if s._sketch is None and s._blobs]
     if not pending:
         return
+    from perfmonitor.analytics.sketch import grouped_views
+
     groups = [i for i, s in enumerate(pending) for _ in s._blobs]
     blobs = [blob for s in pending for blob in s._blobs]
     for s, view in zip(pending, grouped_views(groups, blobs, len(pending)), strict=True):
@@ -545,6 +549,8 @@ def trend_points(kind: str, *, window: Window, qs: tuple[float, ...] = (0.5, 0.9
         if blob:
             groups.append(slot)
             blobs.append(blob if isinstance(blob, bytes) else bytes(blob))
+    from perfmonitor.analytics.sketch import grouped_quantiles
+
     quantiles = grouped_quantiles(groups, blobs, n_slots, qs)
     minutes = seconds / 60
     points = []

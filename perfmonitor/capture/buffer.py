@@ -390,9 +390,9 @@ class Buffer:
             return
         self._last_health = now
         try:
-            from perfmonitor.capture import writer
+            from perfmonitor.capture import health_row
 
-            writer.write_health(self.stats())
+            health_row.write_health(self.stats())
         except Exception as exc:
             self._log.error("perfmonitor: could not record health: %r", exc)
 

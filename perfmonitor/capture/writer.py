@@ -32,16 +32,14 @@ import threading
 import time
 import weakref
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import reduce
 from itertools import chain
 from operator import add
 from typing import Any
 
 import numpy as np
-from django.conf import settings as django_settings
 from django.db import (
-    IntegrityError,
     InterfaceError,
     OperationalError,
     connections,
@@ -54,6 +52,7 @@ from django.utils import timezone
 from perfmonitor.analytics.sketch import QuantileSketch, encode_many
 from perfmonitor.capture.context import capture_suppressed
 from perfmonitor.capture.fingerprint import FingerprintCache
+from perfmonitor.capture.health_row import db_datetime, write_health  # noqa: F401  (API)
 from perfmonitor.capture.rows import (
     COPY_COLUMNS,
     ROLLUP_COPY_COLUMNS,
@@ -66,7 +65,7 @@ from perfmonitor.capture.rows import (
 )
 from perfmonitor.conf import settings
 from perfmonitor.ids import uuid7_hex_many
-from perfmonitor.models import MetricRollup, MonitorHealth, QueryFingerprint
+from perfmonitor.models import MetricRollup, QueryFingerprint
 
 # The flusher runs beside request threads: holding the GIL through a whole batch
 # would make each of them wait up to the 5 ms switch interval every time it wants
@@ -105,14 +104,6 @@ MAX_KNOWN_FINGERPRINTS = 100_000
 
 def forget_known_fingerprints() -> None:
     _known_fingerprints.clear()
-
-
-def db_datetime(ts: float) -> datetime:
-    """A Unix timestamp as the datetime Django stores: aware with USE_TZ, local naive without."""
-    moment = datetime.fromtimestamp(ts, tz=UTC)
-    if not django_settings.USE_TZ:
-        return timezone.make_naive(moment, timezone.get_default_timezone())
-    return moment
 
 
 def is_connection_error(exc: BaseException) -> bool:
@@ -654,59 +645,3 @@ def write_batch(prepared: Prepared, own_connection: bool = False) -> int:
     except Exception:
         _discard_connection(connection)
         raise
-
-
-_HEALTH_COLUMNS = ("process", "started_at", "updated_at", "captured", "flushed", "dropped",
-                   "flush_errors", "internal_errors", "buffer_size", "last_flush_at",
-                   "last_error")
-_health_statements: dict[str, str] = {}
-
-
-def _health_upsert(connection: Any) -> str:
-    """One INSERT ... ON CONFLICT DO UPDATE for the health row (PostgreSQL and SQLite)."""
-    statement = _health_statements.get(connection.alias)
-    if statement is None:
-        quote = connection.ops.quote_name
-        columns = ", ".join(quote(c) for c in _HEALTH_COLUMNS)
-        updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in _HEALTH_COLUMNS[1:])
-        statement = (f"INSERT INTO {quote(MonitorHealth._meta.db_table)} ({columns}) VALUES "
-                     f"({', '.join(['%s'] * len(_HEALTH_COLUMNS))}) ON CONFLICT "
-                     f"({quote('process')}) DO UPDATE SET {updates}")
-        _health_statements[connection.alias] = statement
-    return statement
-
-
-def write_health(stats: dict[str, Any]) -> None:
-    """Upsert this process's MonitorHealth row.
-
-    Every flusher does this every few seconds: on PostgreSQL and SQLite it is one
-    prepared upsert statement instead of an ORM update (and a create the first time).
-    """
-    alias = router.db_for_write(MonitorHealth)
-    values = {
-        "started_at": db_datetime(stats["started_at"]),
-        "updated_at": db_datetime(datetime.now(tz=UTC).timestamp()),
-        "captured": stats["captured"], "flushed": stats["flushed"],
-        "dropped": stats["dropped"], "flush_errors": stats["flush_errors"],
-        "internal_errors": stats["internal_errors"], "buffer_size": stats["buffer_size"],
-        "last_flush_at": db_datetime(stats["last_flush_at"]) if stats["last_flush_at"] else None,
-        "last_error": clean_text(stats["last_error"]),
-    }
-    connection = connections[alias]
-    with capture_suppressed():
-        if connection.vendor in ("postgresql", "sqlite"):
-            adapt = connection.ops.adapt_datetimefield_value
-            params = [stats["process"]] + [
-                adapt(values[c]) if c in ("started_at", "updated_at", "last_flush_at")
-                else values[c] for c in _HEALTH_COLUMNS[1:]]
-            with connection.cursor() as cursor:
-                cursor.execute(_health_upsert(connection), params)
-            return
-        rows = MonitorHealth.objects.using(alias)
-        if rows.filter(process=stats["process"]).update(**values):
-            return
-        try:
-            with transaction.atomic(using=alias):
-                rows.create(process=stats["process"], **values)
-        except IntegrityError:  # created meanwhile (same host:pid after a restart)
-            rows.filter(process=stats["process"]).update(**values)

@@ -13,12 +13,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from ddsketch.mapping import LogarithmicMapping
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from perfmonitor.analytics import svg
-from perfmonitor.analytics.sketch import RELATIVE_ACCURACY
 
 Point = tuple[datetime, float | None]
 HISTOGRAM_BINS = 24
@@ -60,6 +58,8 @@ def histogram(sketch: Any, *, unit: str, title: str) -> SafeString | None:
     if sketch.count <= 0 or not bins:
         return None
     # The sketch's own key -> value mapping (ddsketch's logarithmic mapping at its accuracy).
+    from perfmonitor.analytics.sketch import RELATIVE_ACCURACY, LogarithmicMapping  # numpy
+
     mapping = LogarithmicMapping(RELATIVE_ACCURACY)
     values = {key: mapping.value(key) for key in bins}
     low, high = min(values.values()), max(values.values())
