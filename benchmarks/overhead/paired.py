@@ -84,6 +84,8 @@ def parse_args() -> argparse.Namespace:
                         help="pairs between restarts of both servers (fresh processes)")
     parser.add_argument("--hash-seed", type=int, default=0,
                         help="PYTHONHASHSEED of every server (the same for bare and profile)")
+    parser.add_argument("--no-layout-jitter", action="store_true",
+                        help="every process of a build gets the same heap layout (see README)")
     parser.add_argument("--no-prepare", action="store_true",
                         help="keep the database (default: recreate and seed it)")
     parser.add_argument("--report", metavar="JSON[,JSON...]",
@@ -109,6 +111,17 @@ def tree_cpu_ns(parent: int) -> tuple[int, int]:
     workers = children_of(parent)
     total = task_cpu_ns(parent) + sum(task_cpu_ns(pid) for pid in workers)
     return total, sum(task_cpu_ns(pid, main_thread=False) for pid in workers)
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def pg_cpu_ns(admin: Any, app_name: str) -> dict[int, tuple[int, str]]:
@@ -169,7 +182,9 @@ def window(servers: dict[str, Gunicorn], names: dict[str, str], view: str,
                      "background_us_per_request": background / 1000 / n,
                      "proc_cpu_us_per_request": (web + pg) / 1000 / n,
                      # the workers' minor page faults and user/system split (10 ms ticks)
-                     "minflt_per_request": faults / n, "user_s": user, "system_s": system}
+                     "minflt_per_request": faults / n, "user_s": user, "system_s": system,
+                     # the workers' resident memory at the end of the window, summed
+                     "workers_rss_mb": sum(rss_mb(pid) for pid in workers[name])}
     return out
 
 
@@ -297,9 +312,9 @@ def summarize(comparisons: list[dict[str, Any]]) -> list[dict[str, Any]]:
                       if v]
             row[key] = median_ci(values)
         for key in ("rps", "cpu_us_per_request", "p99_ms", "web_us_per_request",
-                    "pg_us_per_request", "monitor_pg_us_per_request"):
-            row[f"bare_{key}"] = statistics.median(p["bare"][key] for p in pairs)
-            row[f"profile_{key}"] = statistics.median(p["profile"][key] for p in pairs)
+                    "pg_us_per_request", "monitor_pg_us_per_request", "workers_rss_mb"):
+            row[f"bare_{key}"] = statistics.median(p["bare"].get(key, 0) for p in pairs)
+            row[f"profile_{key}"] = statistics.median(p["profile"].get(key, 0) for p in pairs)
         row["non_2xx"] = sum(p["profile"]["non_2xx"] + p["bare"]["non_2xx"] for p in pairs)
         row["socket_errors"] = sum(p["profile"]["socket_errors"] + p["bare"]["socket_errors"]
                                    for p in pairs)
@@ -404,6 +419,11 @@ def main() -> None:
     # layouts differ between two identically configured servers, and so does their
     # speed, by more than the margins measured here (placebo showed it).
     env["PYTHONHASHSEED"] = str(args.hash_seed)
+    # ... but then every process of a build shares one heap layout, and its luck with
+    # it; each process draws its own instead (benchproject/settings.py), and the
+    # restarts every --restart-every pairs average over them.
+    if not args.no_layout_jitter:
+        env["BENCH_LAYOUT_JITTER"] = "1"
     admin = psycopg.connect(host=args.db_host, port=args.db_port, user=args.db_user,
                             dbname="postgres", autocommit=True)
     if not args.no_prepare:

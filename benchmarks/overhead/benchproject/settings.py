@@ -11,6 +11,26 @@ import os
 PROFILES = ("bare", "placebo", "perfmonitor", "django-silk", "django-prometheus", "sentry-sdk",
             "busywork")
 PROFILE = os.environ.get("BENCH_PROFILE", "bare")
+
+if os.environ.get("BENCH_LAYOUT_JITTER"):
+    # Each process draws its own heap layout (README "Layout"): a random number of
+    # objects of random sizes, allocated before any app is imported and kept, shift
+    # where everything after them lands (interned names, code, types). Without it a
+    # build has one layout for all its processes, and that layout's luck (CPython's
+    # type-attribute cache collisions, for one) moved a profile's ratio by ~3 %.
+    import random as _random
+
+    _rng = _random.SystemRandom()
+    _LAYOUT_PAD = [("x" * _rng.randrange(1, 600), object(), [0] * _rng.randrange(0, 40))
+                   for _ in range(_rng.randrange(200, 6000))]
+
+if os.environ.get("BENCH_PERFMONITOR_TREE"):
+    # Diagnostics (README "Taking perfmonitor apart"): serve perfmonitor from another
+    # checkout (e.g. `git worktree add /tmp/old <commit>`), to compare two commits side
+    # by side in alternating runs. Nothing has imported perfmonitor yet at this point.
+    import sys
+
+    sys.path.insert(0, os.environ["BENCH_PERFMONITOR_TREE"])
 if PROFILE not in PROFILES:
     raise RuntimeError(f"BENCH_PROFILE={PROFILE!r} is not one of {', '.join(PROFILES)}")
 
