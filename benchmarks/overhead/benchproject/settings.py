@@ -24,6 +24,15 @@ if os.environ.get("BENCH_LAYOUT_JITTER"):
     _LAYOUT_PAD = [("x" * _rng.randrange(1, 600), object(), [0] * _rng.randrange(0, 40))
                    for _ in range(_rng.randrange(200, 6000))]
 
+if os.environ.get("BENCH_BLOCK_MODULES"):
+    # Diagnostics: make these top-level modules unimportable (e.g. "celery", which
+    # perfmonitor imports for its task signals when it is installed), to see what
+    # loading them costs the serving processes.
+    import sys
+
+    for _name in os.environ["BENCH_BLOCK_MODULES"].split(","):
+        sys.modules[_name.strip()] = None  # type: ignore[assignment]
+
 if os.environ.get("BENCH_PERFMONITOR_TREE"):
     # Diagnostics (README "Taking perfmonitor apart"): serve perfmonitor from another
     # checkout (e.g. `git worktree add /tmp/old <commit>`), to compare two commits side
