@@ -48,13 +48,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from perfmonitor.analytics.rows_sql import epoch_column, latest_buckets, select_rows
-
-if TYPE_CHECKING:
-    from perfmonitor.analytics.sketch import QuantileSketch, SketchView
-# The sketches (numpy) are loaded where quantiles are read, not on import: the admin
-# and the URLs import this module in every web process, most of which never read one.
 from perfmonitor.conf import settings
 from perfmonitor.models import MetricRollup
+
+# The sketches (numpy) are loaded where quantiles are read, not on import: the admin
+# and the URLs import this module in every web process, most of which never read one.
+if TYPE_CHECKING:
+    from perfmonitor.analytics.sketch import QuantileSketch, SketchView
 
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)

@@ -17,10 +17,9 @@ raised into the host's request. See ``tracker`` for the details.
 
 from __future__ import annotations
 
-from typing import Any
-
 from asgiref.sync import sync_to_async
 
+from perfmonitor.journeys.analysis import analyze_journey
 from perfmonitor.journeys.browser import handle_browser_event
 from perfmonitor.journeys.cleanup import cleanup_stuck_journeys
 from perfmonitor.journeys.definitions import (
@@ -32,6 +31,7 @@ from perfmonitor.journeys.definitions import (
     get_definition,
     journey_types,
 )
+from perfmonitor.journeys.metrics import journey_metric
 from perfmonitor.journeys.scope import Journey, atrack, current, track, tracked
 from perfmonitor.journeys.tracker import (
     InvalidJourneyInput,
@@ -47,22 +47,6 @@ astep = sync_to_async(step)
 acomplete = sync_to_async(complete)
 afail = sync_to_async(fail)
 aabandon = sync_to_async(abandon)
-
-# Reading journeys needs the analytics (numpy, sketches); tracking them does not. Loaded
-# on first use, so that a web process that only serves requests never imports them.
-_LAZY = {"analyze_journey": "perfmonitor.journeys.analysis",
-         "journey_metric": "perfmonitor.journeys.metrics"}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
 
 __all__ = [
     "InvalidJourneyInput",

@@ -7,6 +7,7 @@ the noise floor.
 """
 
 import os
+import sys
 
 PROFILES = ("bare", "placebo", "perfmonitor", "django-silk", "django-prometheus", "sentry-sdk",
             "busywork")
@@ -28,8 +29,6 @@ if os.environ.get("BENCH_BLOCK_MODULES"):
     # Diagnostics: make these top-level modules unimportable (e.g. "celery", which
     # perfmonitor imports for its task signals when it is installed), to see what
     # loading them costs the serving processes.
-    import sys
-
     for _name in os.environ["BENCH_BLOCK_MODULES"].split(","):
         sys.modules[_name.strip()] = None  # type: ignore[assignment]
 
@@ -37,8 +36,6 @@ if os.environ.get("BENCH_PERFMONITOR_TREE"):
     # Diagnostics (README "Taking perfmonitor apart"): serve perfmonitor from another
     # checkout (e.g. `git worktree add /tmp/old <commit>`), to compare two commits side
     # by side in alternating runs. Nothing has imported perfmonitor yet at this point.
-    import sys
-
     sys.path.insert(0, os.environ["BENCH_PERFMONITOR_TREE"])
 if PROFILE not in PROFILES:
     raise RuntimeError(f"BENCH_PROFILE={PROFILE!r} is not one of {', '.join(PROFILES)}")
