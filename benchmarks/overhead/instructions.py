@@ -61,6 +61,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--split-threads", action="store_true",
                         help="count the serving thread alone (valgrind --separate-threads): "
                              "the request path without the flusher's thread")
+    parser.add_argument("--cache-sim", action="store_true",
+                        help="also simulate the caches: data-cache misses per request (D1, LL)")
     parser.add_argument("--report", metavar="JSON", help="print a saved result and exit")
     parser.add_argument("--paired", metavar="JSON", action="append", default=[],
                         help="with --report: a paired.py result (bare's CPU split) to "
@@ -125,6 +127,7 @@ def run_profile(profile: str, view: str, args: argparse.Namespace, env: dict[str
     per_flush = args.per_flush or PER_FLUSH[view]
     cmd = ["valgrind", "--tool=callgrind", "--dump-instr=no",
            *(["--separate-threads=yes"] if args.split_threads else []),
+           *(["--cache-sim=yes"] if args.cache_sim else []),
            f"--callgrind-out-file={prefix}.%p", str(VENV_BIN / "python"),
            str(VENV_BIN / "gunicorn"), "benchproject.wsgi:application", "--workers", "1",
            "--worker-class", "sync", "--bind", f"127.0.0.1:{port}", "--timeout", "0",
@@ -176,11 +179,17 @@ def run_profile(profile: str, view: str, args: argparse.Namespace, env: dict[str
         threads = dumps.get(seg["label"])
         if threads is None:
             raise RuntimeError(f"no callgrind dump for {seg['label']} of {profile} {view}")
-        ir = sum(threads.values())
+        ir = sum(events["Ir"] for events in threads.values())
         seg["instructions"] = ir
         seg["ir_per_request"] = ir / seg["requests"]
+        seg["events_per_request"] = {
+            name: sum(events.get(name, 0) for events in threads.values()) / seg["requests"]
+            for name in threads[min(threads)]}
         if args.split_threads:  # a client request dumps its own thread: the serving one
-            seg["serving_ir_per_request"] = threads.get(1, 0) / seg["requests"]
+            serving = threads.get(1, {})
+            seg["serving_ir_per_request"] = serving.get("Ir", 0) / seg["requests"]
+            seg["serving_events_per_request"] = {
+                name: count / seg["requests"] for name, count in serving.items()}
         seg["pg_view_us_per_request"] = seg["pg_view_ns"] / 1000 / seg["requests"]
         seg["pg_other_us_per_request"] = seg["pg_other_ns"] / 1000 / seg["requests"]
     if not args.keep:
@@ -191,23 +200,28 @@ def run_profile(profile: str, view: str, args: argparse.Namespace, env: dict[str
 
 
 _DESC = re.compile(r"^desc: Trigger: Client Request: (.*)$", re.M)
-_SUMMARY = re.compile(r"^summary: (\d+)$", re.M)
+_SUMMARY = re.compile(r"^summary: ([\d ]+)$", re.M)
+_EVENTS = re.compile(r"^events: (.*)$", re.M)
 _THREAD = re.compile(r"^thread: (\d+)$", re.M)
 
 
-def read_dumps(prefix: Path) -> dict[str, dict[int, int]]:
-    """label -> {thread: instructions}, from the worker's client-request dumps (one file
-    per dump, or per dump and thread with --separate-threads; thread 0: all of them)."""
-    out: dict[str, dict[int, int]] = {}
+def read_dumps(prefix: Path) -> dict[str, dict[int, dict[str, int]]]:
+    """label -> {thread: {event: count}}, from the worker's client-request dumps (one file
+    per dump, or per dump and thread with --separate-threads; thread 0: all of them).
+    The events are ``Ir`` (instructions), plus the cache simulator's with --cache-sim."""
+    out: dict[str, dict[int, dict[str, int]]] = {}
     for path in prefix.parent.glob(prefix.name + ".*"):
         if path.name.endswith(".log"):
             continue
         text = path.read_text(errors="replace")
         head = text[:4000]
         label, total, thread = _DESC.search(head), _SUMMARY.search(text), _THREAD.search(head)
+        names = _EVENTS.search(head)
         if label and total:
             threads = out.setdefault(label.group(1).strip(), {})
-            threads[int(thread.group(1)) if thread else 0] = int(total.group(1))
+            counts = [int(v) for v in total.group(1).split()]
+            keys = names.group(1).split() if names else ["Ir"]
+            threads[int(thread.group(1)) if thread else 0] = dict(zip(keys, counts, strict=False))
     return out
 
 
@@ -231,10 +245,19 @@ def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if "serving_ir_per_request" in r["segments"][0]:
             rows[-1]["serving_ir_per_request"] = statistics.median(
                 s["serving_ir_per_request"] for s in r["segments"])
+        for scope in ("events_per_request", "serving_events_per_request"):
+            if r["segments"][0].get(scope, {}).get("D1mr") is not None:
+                # data-cache misses (reads + writes), first level and last level
+                rows[-1][scope.replace("events", "d1_misses")] = statistics.median(
+                    s[scope]["D1mr"] + s[scope]["D1mw"] for s in r["segments"])
+                rows[-1][scope.replace("events", "ll_misses")] = statistics.median(
+                    s[scope]["DLmr"] + s[scope]["DLmw"] for s in r["segments"])
     return rows
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
+    if any("d1_misses_per_request" in r for r in rows):
+        return markdown_caches(rows)
     lines = ["| view | profile | instructions / request | ratio to bare (segments min-max) | "
              "PostgreSQL: views' connection µs/req | other connections µs/req |",
              "|---|---|---|---|---|---|"]
@@ -244,6 +267,23 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         lines.append(f"| {r['view']} | {r['profile']} | {r['ir_per_request'] / 1e6:.3f} M | "
                      f"{ratio} | {r['pg_view_us_per_request']:.0f} | "
                      f"{r['pg_other_us_per_request']:.1f} |")
+    return "\n".join(lines)
+
+
+def markdown_caches(rows: list[dict[str, Any]]) -> str:
+    """The table with the cache simulator's data misses (all threads; serving thread)."""
+    lines = ["| view | profile | instructions / request | ratio to bare | "
+             "D1 data misses / request | LL data misses / request | serving thread: "
+             "instructions, D1, LL misses / request |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ratio = f"{r['ir_ratio']:.4f}" if r["ir_ratio"] else "-"
+        serving = (f"{r['serving_ir_per_request'] / 1e6:.3f} M, "
+                   f"{r['serving_d1_misses_per_request']:.0f}, "
+                   f"{r['serving_ll_misses_per_request']:.0f}"
+                   if "serving_d1_misses_per_request" in r else "-")
+        lines.append(f"| {r['view']} | {r['profile']} | {r['ir_per_request'] / 1e6:.3f} M | "
+                     f"{ratio} | {r.get('d1_misses_per_request', 0):.0f} | "
+                     f"{r.get('ll_misses_per_request', 0):.0f} | {serving} |")
     return "\n".join(lines)
 
 
