@@ -11,7 +11,7 @@ import pytest
 
 from perfmonitor.capture import buffer as buffer_module
 from perfmonitor.capture.buffer import ThreadCounter
-from perfmonitor.capture.records import Measurement, RequestRecord
+from perfmonitor.capture.records import Measurement, RequestRecord, pack_request
 from perfmonitor.models import MetricRollup, PerformanceMetric
 from tests.testapp.models import Course
 
@@ -47,6 +47,77 @@ def test_a_full_buffer_drops_and_counts_and_memory_stays_bounded(perf):
     assert (len(buffer), buffer.captured, buffer.dropped) == (500, 500, 20_000)
     # 20 000 records held would take megabytes; what grew is loop noise.
     assert after - before < 64 * 1024
+
+
+def plain_request(i: int = 0) -> tuple:
+    """A request as the middleware pushes it: a plain tuple, which waits as bytes."""
+    sql = 'SELECT "testapp_course"."id" FROM "testapp_course" WHERE "testapp_course"."id" = %s'
+    return pack_request("GET", "/courses/<int:pk>/", "v", f"/courses/{i}/", "", 200,
+                        1_700_000_000.0 + i, 5.0, [(sql, 0.5, False)] * 10, None, "", "", "")
+
+
+def test_plain_requests_fill_the_buffer_as_bytes_and_memory_stays_bounded(perf):
+    perf(BUFFER_SIZE=500)
+    for i in range(500):
+        buffer_module.push(plain_request(i))
+    assert (len(buffer), buffer.captured, buffer.dropped) == (500, 500, 0)
+    assert not buffer._items and len(buffer._marks) == 500
+    held = len(buffer._frames)
+
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for i in range(20_000):
+            buffer_module.push(plain_request(i))
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert (len(buffer), buffer.captured, buffer.dropped) == (500, 500, 20_000)
+    assert len(buffer._frames) == held and after - before < 64 * 1024
+    assert [record[3] for record in buffer.waiting()] == [f"/courses/{i}/" for i in range(500)]
+
+
+def test_threads_pushing_while_the_flusher_takes_lose_and_mix_nothing(perf):
+    """Frames of concurrent pushers never interleave, and what the flusher takes while
+    they push is taken once: every record comes out whole, exactly once."""
+    perf(BUFFER_SIZE=1_000_000, BACKGROUND_FLUSH=False)
+    threads, per_thread = 4, 3000
+    taken: list[tuple] = []
+    done = threading.Event()
+
+    def pusher(n: int) -> None:
+        for i in range(per_thread):
+            buffer_module.push(plain_request(n * per_thread + i))
+
+    def taker() -> None:
+        while not done.is_set():
+            batch: list = []
+            buffer._take_frames(batch, 10_000)
+            taken.extend(batch)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+    try:
+        consumer = threading.Thread(target=taker)
+        consumer.start()
+        workers = [threading.Thread(target=pusher, args=(n,)) for n in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        done.set()
+        consumer.join()
+    finally:
+        sys.setswitchinterval(interval)
+    rest: list = []
+    buffer._take_frames(rest, 1_000_000)
+    records = taken + rest
+
+    assert len(taken) > 0 and not buffer._marks and not buffer._frames
+    assert sorted(records, key=lambda r: r[3]) == sorted(
+        (plain_request(i) for i in range(threads * per_thread)), key=lambda r: r[3])
+    assert buffer.captured == threads * per_thread
 
 
 @pytest.mark.django_db

@@ -227,7 +227,7 @@ def test_new_rows_are_announced_at_most_once_per_refresh_and_the_last_ones_still
     assert client.get("/capture/plain/").status_code == 200
     first, first_at = async_to_sync(receive)()
     assert first["topic"] == "metrics"
-    wait_for(lambda: not buffer_module.buffer._items and not buffer_module.buffer._held)
+    wait_for(lambda: not len(buffer_module.buffer))
     assert client.get("/capture/plain/").status_code == 200  # flushed within 0.05 s
     wait_for(lambda: live._pending.get("metrics") is not None)  # held back, not dropped
     second, second_at = async_to_sync(receive)()

@@ -27,7 +27,7 @@ get_resolver().url_patterns  # every URL module, the admin's included
 from perfmonitor.capture import buffer, health_row, middleware, sharing
 client = Client(raise_request_exception=False)
 statuses = [client.get(path).status_code for path in ("/plain/", "/boom/")]
-records = [r for r in buffer.buffer._items if type(r) is tuple]
+records = [r for r in buffer.buffer.waiting() if type(r) is tuple]
 sharing.Sharing()  # what a sender runs at each flush (no database needed)
 loaded_before = sorted(m for m in ("numpy", "ddsketch") if m in sys.modules)
 from perfmonitor import journeys

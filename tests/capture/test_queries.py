@@ -174,7 +174,7 @@ class TestQueriesOutsideRequests:
     def test_a_stray_query_is_attributed_to_the_process(self, process_origin, flush):
         process_origin("command:import_courses")
         Course.objects.count()
-        [record] = list(buffer_module.buffer._items)
+        [record] = buffer_module.buffer.waiting()
         origin, sql, ms, failed, _ = StandaloneQuery(*record)
         assert origin == "command:import_courses"
         assert '"testapp_course"' in sql and ms > 0 and not failed
