@@ -44,11 +44,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
-import marshal
 import os
 import random
 import socket
-import struct
 import sys
 import threading
 import time
@@ -56,6 +54,7 @@ import weakref
 from collections import deque
 from typing import Any
 
+from perfmonitor.capture import frames as frame_codec
 from perfmonitor.capture import sharing
 from perfmonitor.conf import settings
 
@@ -65,11 +64,9 @@ MAX_BACKOFF_SECONDS = 30.0
 HEALTH_INTERVAL_SECONDS = 5.0
 MAX_DATA_ERROR_ATTEMPTS = 5
 BATCHES_PER_WRITE = 10  # one write takes up to BATCH_SIZE * this many records
-# Plain tuples wait as marshal frames, each behind its length, in one bytearray.
-_FRAME_HEADER = struct.Struct("<I")
-_frame_header = _FRAME_HEADER.pack
-_dumps = marshal.dumps
-MARSHAL_VERSION = 4
+_frame_header = frame_codec.header
+_dumps = frame_codec.dumps
+_MARSHAL_VERSION = frame_codec.VERSION
 
 
 class RateLimitedLog:
@@ -161,9 +158,11 @@ class Buffer:
         self._wake = threading.Event()
         self._thread: Any = None
         self._generation = generation
-        # Records other processes handed over (this process is their writer), and how
-        # many of the batch being written or retried are theirs (not counted as ours).
-        self._received: deque[Any] = deque()
+        # Records other processes handed over (this process is their writer), as the
+        # frames they sent, and how many of the batch being written or retried are
+        # theirs (not counted as ours).
+        self._received = bytearray()
+        self._received_marks = bytearray()
         self._batch_received = 0
         self.received = 0
         self._sharing: sharing.Sharing | None = None  # once the flusher runs
@@ -193,7 +192,7 @@ class Buffer:
             return
         if type(record) is tuple:  # a request or a query, as the hooks push them
             try:
-                data = _dumps(record, MARSHAL_VERSION)
+                data = _dumps(record, _MARSHAL_VERSION)
             except ValueError:  # a value marshal cannot carry: kept as it is
                 items.append(record)
             else:
@@ -209,24 +208,26 @@ class Buffer:
 
     def waiting(self) -> list[Any]:
         """The records waiting to be taken, decoded, without taking them (tests, debugging)."""
-        return [*self._items, *_decode_frames(bytes(self._frames), sys.maxsize)[0]]
+        return [*self._items, *frame_codec.decode(bytes(self._frames), sys.maxsize)[0]]
 
-    def _take_frames(self, batch: list[Any], limit: int) -> None:
-        """Move up to ``limit - len(batch)`` framed records into the batch.
+    def _take_frames(self, frames: bytearray, marks: bytearray, batch: list[Any],
+                     limit: int) -> int:
+        """Move up to ``limit - len(batch)`` framed records into the batch; return how many.
 
-        Pushers only ever append whole frames (one ``extend``) and marks, so a copy
+        Pushers only ever append a mark, then a whole frame (one ``extend``), so a copy
         holds whole frames, and deleting what was read from the front keeps whatever
         was appended meanwhile.
         """
-        frames = self._frames
         if not frames or len(batch) >= limit:
-            return
-        records, used = _decode_frames(bytes(frames), limit - len(batch))
+            return 0
+        records, used, bad = frame_codec.decode(bytes(frames), limit - len(batch))
         del frames[:used]
-        del self._marks[:len(records)]
+        del marks[:len(records) + bad]
+        if bad:  # only a writer's received frames can hold such (a sender of this user)
+            self._internal_errors.add(bad)
         batch.extend(records)
-        self._taken += len(records)
         self._held += len(records)
+        return len(records)
 
     def count_internal_error(self, where: str, exc: BaseException) -> None:
         self._internal_errors.add()
@@ -253,7 +254,8 @@ class Buffer:
         return max(0.0, self._next_attempt - time.monotonic()) if self.consecutive_failures else 0.0
 
     def __len__(self) -> int:
-        return len(self._items) + len(self._marks) + self._held + len(self._received)
+        return (len(self._items) + len(self._marks) + self._held
+                + len(self._received_marks))
 
     # -- flusher -------------------------------------------------------------
     def _start(self) -> None:
@@ -320,8 +322,12 @@ class Buffer:
             fresh = not batch
             items = self._items
             limit = max(int(settings.BATCH_SIZE), 1) * BATCHES_PER_WRITE
-            if self._prepared is None:
-                self._take_frames(batch, limit)
+            # A sender's frames go to the writer; those pushed during the hand-over wait
+            # for the next one (not a write of their own).
+            handed = (fresh and live and bool(self._frames) and self._sharing is not None
+                      and self._hand_over(limit))
+            if self._prepared is None and not handed:
+                self._taken += self._take_frames(self._frames, self._marks, batch, limit)
             while len(batch) < limit and self._prepared is None:
                 try:
                     batch.append(items.popleft())
@@ -329,42 +335,46 @@ class Buffer:
                     break
                 self._taken += 1
                 self._held += 1
-            received = self._received
-            while received and len(batch) < limit and self._prepared is None:
-                batch.append(received.popleft())
-                self._batch_received += 1
-                self._held += 1
+            if self._prepared is None:  # received records come last (see _failed)
+                self._batch_received += self._take_frames(self._received,
+                                                          self._received_marks, batch, limit)
             if not batch:
                 self._maybe_write_health()
                 if live:
                     _publish_live(0)
                 return 0
-            if live and fresh and not self._batch_received and self._sharing is not None:
-                batch = self._hand_over(batch)
-                if not batch:
-                    self._maybe_write_health()
-                    return 0
             return self._write(batch, live)
 
     # -- one writer per host (perfmonitor.capture.sharing) -------------------
     def _elect(self) -> str:
         return self._sharing.elect(self._room, self._take_received)
 
-    def _hand_over(self, batch: list[Any]) -> list[Any]:
-        """As a sender, hand the plain records to the writer; return what is left to write."""
+    def _hand_over(self, limit: int) -> bool:
+        """As a sender, hand the waiting frames to the writer as they are (not decoded);
+        True when it took them.
+
+        What the writer refuses, or all of it when it cannot be reached, stays here
+        and this flush writes it.
+        """
         if self._elect() != "sender":
-            return batch
-        plain = [record for record in batch if type(record) is tuple]
-        if not plain:
-            return batch
-        next_flush = self._sharing.hand_over(plain)
+            return False
+        frames = self._frames
+        data = bytes(frames)
+        n, used = frame_codec.count(data, limit)
+        if used > sharing.MAX_FRAME_BYTES:
+            n, used = frame_codec.count(data[:sharing.MAX_FRAME_BYTES])
+        if not n:
+            return False
+        next_flush = self._sharing.hand_over(data[:used] if used < len(data) else data)
         if next_flush is None:
-            return batch
+            return False
+        del frames[:used]
+        del self._marks[:n]
         self._handover_at = time.monotonic() + next_flush - sharing.LEAD_SECONDS
-        self.flushed += len(plain)
-        self._held -= len(plain)
+        self._taken += n
+        self.flushed += n
         self.last_flush_at = time.time()
-        return [record for record in batch if type(record) is not tuple]
+        return True
 
     def _room(self, n: int) -> float | None:
         """As the writer: seconds to the next flush if n more records may come, else None."""
@@ -373,10 +383,12 @@ class Buffer:
             return None
         return max(0.0, self._next_flush - time.monotonic())
 
-    def _take_received(self, records: list[Any]) -> None:
-        self._received.extend(records)
-        self.received += len(records)
-        if len(self._received) >= settings.BATCH_SIZE:
+    def _take_received(self, data: bytes | bytearray, n: int) -> None:
+        """As the writer: keep n records another process sent, as their frames."""
+        self._received_marks.extend(bytes(n))  # marks first, as push does
+        self._received.extend(data)
+        self.received += n
+        if len(self._received_marks) >= settings.BATCH_SIZE:
             self._wake.set()
 
     def _write(self, batch: list[Any], live: bool = False) -> int:
@@ -511,20 +523,6 @@ class Buffer:
         writer = sys.modules.get("perfmonitor.capture.writer")
         if writer is not None:
             writer.forget_known_fingerprints()  # re-inserting one is a no-op conflict
-
-
-def _decode_frames(data: bytes, limit: int) -> tuple[list[Any], int]:
-    """Up to ``limit`` records from the start of ``data``, and the bytes they took."""
-    records: list[Any] = []
-    unpack, loads, size_of = _FRAME_HEADER.unpack_from, marshal.loads, _FRAME_HEADER.size
-    offset, end = 0, len(data)
-    with memoryview(data) as view:
-        while offset < end and len(records) < limit:
-            (size,) = unpack(data, offset)
-            offset += size_of
-            records.append(loads(view[offset:offset + size]))
-            offset += size
-    return records, offset
 
 
 def _close_thread_connections() -> None:

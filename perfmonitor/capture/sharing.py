@@ -15,9 +15,10 @@ that cost:
   to clean up, no stale lock. The others are *senders*.
 - **Hand-over.** Once a flush interval a sender sends its plain records (the
   request and query tuples the middleware and the query hook push: the bulk of
-  them) as one ``marshal`` frame and waits for the writer's answer. The writer
-  takes them into its buffer, answers first, and writes them with its own in
-  its next flush. Its answer says when that is, and the sender's next
+  them) in one message, as the frames they wait in (:mod:`perfmonitor.capture.frames`),
+  not decoded, and waits for the writer's answer. The writer checks the framing,
+  keeps the frames as they came, answers, and decodes and writes them with its
+  own in its next flush. Its answer says when that is, and the sender's next
   hand-over is timed just before it, so a record still waits about one flush
   interval in all. Beacons, tasks and journeys are written by their own
   process, as without sharing.
@@ -28,7 +29,8 @@ that cost:
   writer at its next flush.
 - **Only the same user.** The writer accepts a connection only from a process
   of its own user (``SO_PEERCRED``), who could read and change its memory
-  anyway; a frame that is not a list of tuples closes the connection.
+  anyway; a message whose frames do not add up to its length closes the
+  connection, and a frame that is not a tuple is counted and skipped.
 - **Counters stay each process's own.** A sender counts a record flushed when
   the writer took it; the writer counts what it takes as ``received``, not as
   captured, and counts as dropped what it took and then lost.
@@ -46,7 +48,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import marshal
 import os
 import selectors
 import socket
@@ -55,18 +56,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
+from perfmonitor.capture import frames
 from perfmonitor.conf import settings
 
-FRAME = struct.Struct("<I")  # payload length
+FRAME = struct.Struct("<I")  # message length
 ANSWER = struct.Struct("<cd")  # b"A" taken / b"R" refused, seconds to the writer's next flush
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 IO_TIMEOUT_SECONDS = 5.0
 LEAD_SECONDS = 0.02  # a sender hands over this long before the writer's flush
 ELECTION_INTERVAL_SECONDS = 1.0  # between two attempts to find or become the writer
-WIRE_VERSION = 1  # part of the address: processes of two record formats never meet
-MARSHAL_VERSION = 4  # repeated strings (a batch's statements) travel once
+WIRE_VERSION = 2  # part of the address: processes of two record formats never meet
 
 
 def address() -> bytes | None:
@@ -114,12 +114,13 @@ class Writer:
     """The writer's side: accepts senders and passes their records to ``take``.
 
     ``room(n)`` answers whether n more records may come (None: refuse) with the
-    seconds to the next flush; ``take(records)`` keeps them. One daemon thread
-    waits in ``select`` (no GIL held) and wakes only when a sender sends.
+    seconds to the next flush; ``take(frames, n)`` keeps n records as their frames.
+    One daemon thread waits in ``select`` (no GIL held) and wakes only when a sender
+    sends.
     """
 
     def __init__(self, listener: socket.socket, room: Callable[[int], float | None],
-                 take: Callable[[list[tuple[Any, ...]]], None]) -> None:
+                 take: Callable[[bytearray, int], None]) -> None:
         self._listener = listener
         self._room = room
         self._take = take
@@ -185,13 +186,14 @@ class Writer:
             (size,) = FRAME.unpack(_recv_exact(conn, FRAME.size))
             if size > MAX_FRAME_BYTES:
                 return False
-            records = marshal.loads(_recv_exact(conn, size))
-        except (OSError, ValueError, EOFError, TypeError):
+            data = _recv_exact(conn, size)
+        except (OSError, ValueError):
             return False
-        if type(records) is not list or any(type(r) is not tuple for r in records):
+        n, used = frames.count(data)
+        if used != size or not n:
             return False
         try:
-            delay = self._room(len(records))
+            delay = self._room(n)
         except Exception:
             delay = None
         try:
@@ -201,7 +203,7 @@ class Writer:
             conn.sendall(ANSWER.pack(b"A", delay))
         except OSError:
             return False  # not answered: the sender writes them itself
-        self._take(records)
+        self._take(data, n)
         return True
 
 
@@ -218,7 +220,7 @@ class Sharing:
         self._lock = threading.Lock()  # an election and close() never overlap
 
     def elect(self, room: Callable[[int], float | None],
-              take: Callable[[list[tuple[Any, ...]]], None]) -> str:
+              take: Callable[[bytearray, int], None]) -> str:
         """Find or become this site's writer (at most once a second while neither)."""
         if self.role:
             return self.role
@@ -228,7 +230,7 @@ class Sharing:
             return self._elect(room, take)
 
     def _elect(self, room: Callable[[int], float | None],
-               take: Callable[[list[tuple[Any, ...]]], None]) -> str:
+               take: Callable[[bytearray, int], None]) -> str:
         now = time.monotonic()
         if now < self._next_election:
             return ""
@@ -260,17 +262,12 @@ class Sharing:
         self.role = "sender"
         return self.role
 
-    def hand_over(self, records: list[tuple[Any, ...]]) -> float | None:
-        """Send records to the writer: the seconds to its next flush if it took them,
-        None if it refused or could not be reached (then they are still ours to write)."""
+    def hand_over(self, payload: bytes) -> float | None:
+        """Send records (whole frames) to the writer: the seconds to its next flush if it
+        took them, None if it refused or could not be reached (then they are still
+        ours to write)."""
         link = self._link
-        if link is None:
-            return None
-        try:
-            payload = marshal.dumps(records, MARSHAL_VERSION)
-        except ValueError:  # a value marshal cannot carry: written here
-            return None
-        if len(payload) > MAX_FRAME_BYTES:
+        if link is None or not payload or len(payload) > MAX_FRAME_BYTES:
             return None
         try:
             link.sendall(FRAME.pack(len(payload)))

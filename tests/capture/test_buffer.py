@@ -93,7 +93,7 @@ def test_threads_pushing_while_the_flusher_takes_lose_and_mix_nothing(perf):
     def taker() -> None:
         while not done.is_set():
             batch: list = []
-            buffer._take_frames(batch, 10_000)
+            buffer._take_frames(buffer._frames, buffer._marks, batch, 10_000)
             taken.extend(batch)
 
     interval = sys.getswitchinterval()
@@ -111,13 +111,13 @@ def test_threads_pushing_while_the_flusher_takes_lose_and_mix_nothing(perf):
     finally:
         sys.setswitchinterval(interval)
     rest: list = []
-    buffer._take_frames(rest, 1_000_000)
+    buffer._take_frames(buffer._frames, buffer._marks, rest, 1_000_000)
     records = taken + rest
 
     assert len(taken) > 0 and not buffer._marks and not buffer._frames
     assert sorted(records, key=lambda r: r[3]) == sorted(
         (plain_request(i) for i in range(threads * per_thread)), key=lambda r: r[3])
-    assert buffer.captured == threads * per_thread
+    assert buffer._held == threads * per_thread  # all taken, none left behind
 
 
 @pytest.mark.django_db

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from perfmonitor.capture import sharing
+from perfmonitor.capture import frames, sharing
 from perfmonitor.capture.buffer import Buffer
 from perfmonitor.capture.records import pack_request
 from perfmonitor.models import MetricRollup, PerformanceMetric
@@ -129,10 +129,22 @@ def test_a_writer_whose_writes_fail_refuses_and_the_sender_keeps_its_records(pro
 def test_the_writer_takes_no_more_than_its_buffer_holds(perf):
     perf(BUFFER_SIZE=5)
     writer = Buffer()
-    writer._take_received([request(n) for n in range(4)])
+    writer._take_received(frames.encode([request(n) for n in range(4)]), 4)
     assert writer._room(1) is not None
     assert writer._room(2) is None  # memory stays bounded: the sender writes those itself
     assert (len(writer), writer.captured, writer.received) == (4, 0, 4)
+
+
+def test_a_received_frame_that_is_not_a_record_is_counted_and_skipped():
+    writer = Buffer()
+    junk = marshal.dumps([1, 2])
+    data = (frames.encode([request(0)]) + frames.header(len(junk)) + junk
+            + frames.header(3) + b"\xff\xff\xff" + frames.encode([request(1)]))
+    writer._take_received(data, 4)
+    batch: list[tuple[Any, ...]] = []
+    assert writer._take_frames(writer._received, writer._received_marks, batch, 100) == 2
+    assert [record[3] for record in batch] == ["/shared/0/", "/shared/1/"]
+    assert writer.internal_errors == 2 and not writer._received_marks and len(writer) == 2
 
 
 @pytest.fixture
@@ -146,7 +158,8 @@ def pair():
     def make() -> sharing.Sharing:
         made.append(sharing.Sharing())
         made[-1]._address = address
-        assert made[-1].elect(lambda n: answer[0], taken.append)
+        assert made[-1].elect(lambda n: answer[0],
+                              lambda data, n: taken.append(frames.decode(data, n)[0]))
         return made[-1]
 
     writer, sender = make(), make()
@@ -159,21 +172,22 @@ def pair():
 def test_the_writer_answers_when_its_next_flush_is_and_keeps_what_it_took(pair):
     _, sender, _, taken, answer = pair
     records = [request(1), ("process:web", "SELECT 1", 0.5, False, 1.0)]
-    assert sender.hand_over(records) == 0.25
+    assert sender.hand_over(frames.encode(records)) == 0.25
     wait_for(lambda: taken)
     assert taken == [records]
 
     answer[0] = None  # full, or its writes fail
-    assert sender.hand_over(records) is None
+    assert sender.hand_over(frames.encode(records)) is None
     assert len(taken) == 1 and sender.role == "sender"  # refused, still linked
 
 
 def test_a_bad_frame_closes_only_its_own_connection(pair):
     _, sender, address, taken, _ = pair
-    not_records = marshal.dumps([1, 2])
-    for frame in (sharing.FRAME.pack(5) + b"junk!",  # not marshal data
-                  sharing.FRAME.pack(100) + marshal.dumps([request(1)])[:10],  # cut short
-                  sharing.FRAME.pack(len(not_records)) + not_records,  # not a list of tuples
+    one = frames.encode([request(1)])
+    for frame in (sharing.FRAME.pack(5) + b"junk!",  # not frames
+                  sharing.FRAME.pack(100) + one[:10],  # cut short
+                  sharing.FRAME.pack(len(one) + 3) + one + b"abc",  # a frame cut short
+                  sharing.FRAME.pack(0),  # nothing
                   sharing.FRAME.pack(sharing.MAX_FRAME_BYTES + 1)):  # too big
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as bad:
             bad.settimeout(10)
@@ -182,13 +196,13 @@ def test_a_bad_frame_closes_only_its_own_connection(pair):
             bad.shutdown(socket.SHUT_WR)
             assert bad.recv(64) == b""  # no answer: closed
     assert taken == []
-    assert sender.hand_over([request(2)]) == 0.25  # the others are served as before
+    assert sender.hand_over(frames.encode([request(2)])) == 0.25  # others are served as before
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
 def test_a_process_of_another_user_is_not_heard(pair):
     _, _, address, taken, _ = pair
-    payload = marshal.dumps([request(3)])
+    payload = frames.encode([request(3)])
     pid = os.fork()
     if pid == 0:  # the child: another user on the same host
         code = 1
