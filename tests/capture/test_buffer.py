@@ -35,18 +35,24 @@ def test_a_full_buffer_drops_and_counts_and_memory_stays_bounded(perf):
         buffer_module.push(request_record(i))
     assert (len(buffer), buffer.captured, buffer.dropped) == (500, 500, 0)
 
-    tracemalloc.start()
-    try:
-        before, _ = tracemalloc.get_traced_memory()
-        for i in range(20_000):
-            buffer_module.push(request_record(i))
-        after, _ = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    grew = memory_growth_pushing(request_record, 20_000)
 
     assert (len(buffer), buffer.captured, buffer.dropped) == (500, 500, 20_000)
     # 20 000 records held would take megabytes; what grew is loop noise.
-    assert after - before < 64 * 1024
+    assert grew < 64 * 1024
+
+
+def memory_growth_pushing(make, n: int) -> int:
+    """Bytes traced memory grew by while n records made by make(i) were pushed."""
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for i in range(n):
+            buffer_module.push(make(i))
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return after - before
 
 
 def plain_request(i: int = 0) -> tuple:
@@ -64,17 +70,10 @@ def test_plain_requests_fill_the_buffer_as_bytes_and_memory_stays_bounded(perf):
     assert not buffer._items and len(buffer._marks) == 500
     held = len(buffer._frames)
 
-    tracemalloc.start()
-    try:
-        before, _ = tracemalloc.get_traced_memory()
-        for i in range(20_000):
-            buffer_module.push(plain_request(i))
-        after, _ = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    grew = memory_growth_pushing(plain_request, 20_000)
 
     assert (len(buffer), buffer.captured, buffer.dropped) == (500, 500, 20_000)
-    assert len(buffer._frames) == held and after - before < 64 * 1024
+    assert len(buffer._frames) == held and grew < 64 * 1024
     assert [record[3] for record in buffer.waiting()] == [f"/courses/{i}/" for i in range(500)]
 
 
