@@ -360,9 +360,7 @@ class Buffer:
             return False
         frames = self._frames
         data = bytes(frames)
-        n, used = frame_codec.count(data, limit)
-        if used > sharing.MAX_FRAME_BYTES:
-            n, used = frame_codec.count(data[:sharing.MAX_FRAME_BYTES])
+        n, used = frame_codec.count(data, limit, sharing.MAX_FRAME_BYTES)
         if not n:
             return False
         next_flush = self._sharing.hand_over(data[:used] if used < len(data) else data)

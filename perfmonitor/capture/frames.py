@@ -46,14 +46,17 @@ def decode(data: bytes, limit: int) -> tuple[list[tuple[Any, ...]], int, int]:
     return records, offset, bad
 
 
-def count(data: bytes | bytearray, limit: int | None = None) -> tuple[int, int]:
-    """(frames, bytes they take) from the start of ``data``, at most ``limit`` frames.
+def count(data: bytes | bytearray, limit: int | None = None,
+          max_bytes: int | None = None) -> tuple[int, int]:
+    """(frames, bytes they take) from the start of ``data``: at most ``limit`` frames
+    taking at most ``max_bytes``.
 
-    The bytes are less than ``len(data)`` when the limit stopped the count, or when
+    The bytes are less than ``len(data)`` when a limit stopped the count, or when
     the data ends in the middle of a frame (which is not counted).
     """
     unpack, size_of = HEADER.unpack_from, HEADER.size
-    offset, end, n = 0, len(data), 0
+    offset, n = 0, 0
+    end = len(data) if max_bytes is None else min(len(data), max_bytes)
     while offset + size_of <= end and (limit is None or n < limit):
         (size,) = unpack(data, offset)
         if offset + size_of + size > end:
