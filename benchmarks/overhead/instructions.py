@@ -58,6 +58,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--prepare", action="store_true",
                         help="recreate and seed the database first (as run.py does)")
     parser.add_argument("--keep", action="store_true", help="keep the callgrind files")
+    parser.add_argument("--layouts", type=int, default=1,
+                        help="serve each profile in this many heap layouts (seeded "
+                             "BENCH_LAYOUT_JITTER, the same seeds for every profile) and "
+                             "report the median over layouts: one layout's luck moves a "
+                             "count by more than a small change does (README)")
     parser.add_argument("--split-threads", action="store_true",
                         help="count the serving thread alone (valgrind --separate-threads): "
                              "the request path without the flusher's thread")
@@ -120,10 +125,13 @@ def get(url: str) -> None:
 
 
 def run_profile(profile: str, view: str, args: argparse.Namespace, env: dict[str, str],
-                out_dir: Path, admin: Any) -> dict[str, Any]:
+                out_dir: Path, admin: Any, layout: int | None = None) -> dict[str, Any]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    prefix = out_dir / f"cg-{profile}-{view}"
+    prefix = out_dir / f"cg-{profile}-{view}" if layout is None else \
+        out_dir / f"cg-{profile}-{view}-layout{layout}"
+    if layout is not None:
+        env = {**env, "BENCH_LAYOUT_JITTER": f"layout-{layout}"}
     per_flush = args.per_flush or PER_FLUSH[view]
     cmd = ["valgrind", "--tool=callgrind", "--dump-instr=no",
            *(["--separate-threads=yes"] if args.split_threads else []),
@@ -132,7 +140,7 @@ def run_profile(profile: str, view: str, args: argparse.Namespace, env: dict[str
            str(VENV_BIN / "gunicorn"), "benchproject.wsgi:application", "--workers", "1",
            "--worker-class", "sync", "--bind", f"127.0.0.1:{port}", "--timeout", "0",
            "--log-level", "warning", "--error-logfile", str(prefix) + ".log"]
-    app_name = f"cg-{profile}-{view}"  # tells its backends apart (settings.py)
+    app_name = prefix.name  # tells its backends apart (settings.py)
     proc = subprocess.Popen(cmd, cwd=HERE,
                             env=padded_env({**env, "BENCH_PROFILE": profile,
                                             "BENCH_APP_NAME": app_name},
@@ -165,7 +173,8 @@ def run_profile(profile: str, view: str, args: argparse.Namespace, env: dict[str
             segments.append({"label": f"segment{n}", "requests": per_flush,
                              "seconds": time.monotonic() - t0,
                              "pg_view_ns": pg_view, "pg_other_ns": pg_other})
-            print(f"  {profile:18} {view} segment {n}: {per_flush} requests in "
+            print(f"  {profile:18} {view} {'' if layout is None else f'layout {layout} '}"
+                  f"segment {n}: {per_flush} requests in "
                   f"{segments[-1]['seconds']:.0f} s", flush=True)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -193,10 +202,11 @@ def run_profile(profile: str, view: str, args: argparse.Namespace, env: dict[str
         seg["pg_view_us_per_request"] = seg["pg_view_ns"] / 1000 / seg["requests"]
         seg["pg_other_us_per_request"] = seg["pg_other_ns"] / 1000 / seg["requests"]
     if not args.keep:
-        for path in out_dir.glob(f"cg-{profile}-{view}.*"):
+        for path in out_dir.glob(prefix.name + ".*"):
             if not path.name.endswith(".log"):
                 path.unlink()
-    return {"profile": profile, "view": view, "per_flush": per_flush, "segments": segments}
+    return {"profile": profile, "view": view, "layout": layout, "per_flush": per_flush,
+            "segments": segments}
 
 
 _DESC = re.compile(r"^desc: Trigger: Client Request: (.*)$", re.M)
@@ -225,46 +235,65 @@ def read_dumps(prefix: Path) -> dict[str, dict[int, dict[str, int]]]:
     return out
 
 
+def _over_layouts(runs: list[dict[str, Any]], value: Any) -> tuple[float, float, float]:
+    """(median over layouts of each layout's median over its segments, min and max over
+    every segment): with one layout, the median and spread of its segments."""
+    per_layout = [statistics.median(value(s) for s in r["segments"]) for r in runs]
+    every = [value(s) for r in runs for s in r["segments"]]
+    return statistics.median(per_layout), min(every), max(every)
+
+
 def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    rows = []
-    bare = {r["view"]: r for r in results if r["profile"] == "bare"}
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in results:
-        ir = [s["ir_per_request"] for s in r["segments"]]
-        pg_view = statistics.median(s["pg_view_us_per_request"] for s in r["segments"])
-        pg_other = statistics.median(s["pg_other_us_per_request"] for s in r["segments"])
-        b = bare.get(r["view"])
-        base = statistics.median(s["ir_per_request"] for s in b["segments"]) if b else None
+        groups.setdefault((r["profile"], r["view"]), []).append(r)
+    rows = []
+    for (profile, view), runs in groups.items():
+        ir, ir_min, ir_max = _over_layouts(runs, lambda s: s["ir_per_request"])
+        bare = groups.get(("bare", view))
+        base = _over_layouts(bare, lambda s: s["ir_per_request"])[0] if bare else None
         rows.append({
-            "profile": r["profile"], "view": r["view"], "segments": len(ir),
-            "ir_per_request": statistics.median(ir), "ir_min": min(ir), "ir_max": max(ir),
-            "ir_ratio": statistics.median(ir) / base if base else None,
-            "ir_ratio_min": min(ir) / base if base else None,
-            "ir_ratio_max": max(ir) / base if base else None,
-            "pg_view_us_per_request": pg_view, "pg_other_us_per_request": pg_other,
+            "profile": profile, "view": view, "layouts": len(runs),
+            "segments": sum(len(r["segments"]) for r in runs),
+            "ir_per_request": ir, "ir_min": ir_min, "ir_max": ir_max,
+            "ir_ratio": ir / base if base else None,
+            "ir_ratio_min": ir_min / base if base else None,
+            "ir_ratio_max": ir_max / base if base else None,
+            "pg_view_us_per_request": _over_layouts(
+                runs, lambda s: s["pg_view_us_per_request"])[0],
+            "pg_other_us_per_request": _over_layouts(
+                runs, lambda s: s["pg_other_us_per_request"])[0],
         })
-        if "serving_ir_per_request" in r["segments"][0]:
-            rows[-1]["serving_ir_per_request"] = statistics.median(
-                s["serving_ir_per_request"] for s in r["segments"])
+        first = runs[0]["segments"][0]
+        if "serving_ir_per_request" in first:
+            rows[-1]["serving_ir_per_request"] = _over_layouts(
+                runs, lambda s: s["serving_ir_per_request"])[0]
         for scope in ("events_per_request", "serving_events_per_request"):
-            if r["segments"][0].get(scope, {}).get("D1mr") is not None:
+            if first.get(scope, {}).get("D1mr") is not None:
                 # data-cache misses (reads + writes), first level and last level
-                rows[-1][scope.replace("events", "d1_misses")] = statistics.median(
-                    s[scope]["D1mr"] + s[scope]["D1mw"] for s in r["segments"])
-                rows[-1][scope.replace("events", "ll_misses")] = statistics.median(
-                    s[scope]["DLmr"] + s[scope]["DLmw"] for s in r["segments"])
+                rows[-1][scope.replace("events", "d1_misses")] = _over_layouts(
+                    runs, lambda s, scope=scope: s[scope]["D1mr"] + s[scope]["D1mw"])[0]
+                rows[-1][scope.replace("events", "ll_misses")] = _over_layouts(
+                    runs, lambda s, scope=scope: s[scope]["DLmr"] + s[scope]["DLmw"])[0]
     return rows
+
+
+def _runs(row: dict[str, Any]) -> str:
+    layouts = row.get("layouts", 1)
+    return f"{layouts} x {row['segments'] // layouts}"
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     if any("d1_misses_per_request" in r for r in rows):
         return markdown_caches(rows)
-    lines = ["| view | profile | instructions / request | ratio to bare (segments min-max) | "
-             "PostgreSQL: views' connection µs/req | other connections µs/req |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| view | profile | layouts x segments | instructions / request | "
+             "ratio to bare (segments min-max) | PostgreSQL: views' connection µs/req | "
+             "other connections µs/req |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         ratio = (f"{r['ir_ratio']:.4f} ({r['ir_ratio_min']:.4f}-{r['ir_ratio_max']:.4f})"
                  if r["ir_ratio"] else "-")
-        lines.append(f"| {r['view']} | {r['profile']} | {r['ir_per_request'] / 1e6:.3f} M | "
+        lines.append(f"| {r['view']} | {r['profile']} | {_runs(r)} | "
+                     f"{r['ir_per_request'] / 1e6:.3f} M | "
                      f"{ratio} | {r['pg_view_us_per_request']:.0f} | "
                      f"{r['pg_other_us_per_request']:.1f} |")
     return "\n".join(lines)
@@ -272,16 +301,17 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 def markdown_caches(rows: list[dict[str, Any]]) -> str:
     """The table with the cache simulator's data misses (all threads; serving thread)."""
-    lines = ["| view | profile | instructions / request | ratio to bare | "
+    lines = ["| view | profile | layouts x segments | instructions / request | ratio to bare | "
              "D1 data misses / request | LL data misses / request | serving thread: "
-             "instructions, D1, LL misses / request |", "|---|---|---|---|---|---|---|"]
+             "instructions, D1, LL misses / request |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ratio = f"{r['ir_ratio']:.4f}" if r["ir_ratio"] else "-"
         serving = (f"{r['serving_ir_per_request'] / 1e6:.3f} M, "
                    f"{r['serving_d1_misses_per_request']:.0f}, "
                    f"{r['serving_ll_misses_per_request']:.0f}"
                    if "serving_d1_misses_per_request" in r else "-")
-        lines.append(f"| {r['view']} | {r['profile']} | {r['ir_per_request'] / 1e6:.3f} M | "
+        lines.append(f"| {r['view']} | {r['profile']} | {_runs(r)} | "
+                     f"{r['ir_per_request'] / 1e6:.3f} M | "
                      f"{ratio} | {r.get('d1_misses_per_request', 0):.0f} | "
                      f"{r.get('ll_misses_per_request', 0):.0f} | {serving} |")
     return "\n".join(lines)
@@ -348,10 +378,13 @@ def main() -> None:
     result: dict[str, Any] = {"config": config, "environment": environment(args),
                               "started": stamp, "results": []}
     out_path = RESULTS / f"instructions-{stamp}.json"
+    layouts: list[int | None] = list(range(args.layouts)) if args.layouts > 1 else [None]
     for view in args.views:
-        for profile in args.profiles:
-            result["results"].append(run_profile(profile, view, args, env, out_dir, admin))
-            out_path.write_text(json.dumps(result, indent=1, default=str))
+        for layout in layouts:  # profiles interleaved, layout by layout
+            for profile in args.profiles:
+                result["results"].append(run_profile(profile, view, args, env, out_dir, admin,
+                                                     layout))
+                out_path.write_text(json.dumps(result, indent=1, default=str))
     result["summary"] = summarize(result["results"])
     out_path.write_text(json.dumps(result, indent=1, default=str))
     print()

@@ -19,9 +19,12 @@ if os.environ.get("BENCH_LAYOUT_JITTER"):
     # where everything after them lands (interned names, code, types). Without it a
     # build has one layout for all its processes, and that layout's luck (CPython's
     # type-attribute cache collisions, for one) moved a profile's ratio by ~3 %.
+    # "1" draws at random; any other value seeds the draw, so that a layout can be
+    # repeated (instructions.py --layouts: the simulator is deterministic, layouts not).
     import random as _random
 
-    _rng = _random.SystemRandom()
+    _seed = os.environ["BENCH_LAYOUT_JITTER"]
+    _rng = _random.SystemRandom() if _seed == "1" else _random.Random(_seed)
     _LAYOUT_PAD = [("x" * _rng.randrange(1, 600), object(), [0] * _rng.randrange(0, 40))
                    for _ in range(_rng.randrange(200, 6000))]
 
