@@ -33,6 +33,7 @@ gunicorn tree and of its PostgreSQL backends (told apart by
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -86,6 +87,9 @@ def parse_args() -> argparse.Namespace:
                         help="PYTHONHASHSEED of every server (the same for bare and profile)")
     parser.add_argument("--no-layout-jitter", action="store_true",
                         help="every process of a build gets the same heap layout (see README)")
+    parser.add_argument("--no-gc-settle", action="store_true",
+                        help="do not make every worker run a full garbage collection after "
+                             "its warm-up (see README: start-up leaves one due)")
     parser.add_argument("--no-prepare", action="store_true",
                         help="keep the database (default: recreate and seed it)")
     parser.add_argument("--report", metavar="JSON[,JSON...]",
@@ -245,6 +249,12 @@ def compare(profile: str, view: str, args: argparse.Namespace, env: dict[str, st
                 warm = run.result()
                 if name == "perfmonitor":
                     sent[view] += warm.requests
+        if not args.no_gc_settle:  # start-up's due full collection, before the windows
+            for name in order:
+                for pid in children_of(servers[name].proc.pid):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGURG)
+            time.sleep(0.5)
         if args.mode == "concurrent" and not args.no_cgroups:
             for name in order:
                 group = CpuGroup.create(f"perfmonitor-bench-{name}-{os.getpid()}")
@@ -424,6 +434,8 @@ def main() -> None:
     # restarts every --restart-every pairs average over them.
     if not args.no_layout_jitter:
         env["BENCH_LAYOUT_JITTER"] = "1"
+    if not args.no_gc_settle:
+        env["BENCH_GC_SETTLE"] = "1"
     admin = psycopg.connect(host=args.db_host, port=args.db_port, user=args.db_user,
                             dbname="postgres", autocommit=True)
     if not args.no_prepare:
