@@ -1,21 +1,34 @@
 """The bounded in-process buffer and its background flusher.
 
-``push`` is the only thing the request path calls: a length check, an append
-and, once per process, starting the flusher thread. No lock is taken there and
-nothing is written.
+``push_request`` (the middleware) and ``push`` (everything else) are all the
+request path calls: a length check, an append and, once per process, starting
+the flusher thread. No lock is taken there and nothing is written.
 
 Plain tuples (the middleware's requests, the query hook's stray queries: the
 bulk of what is pushed) wait as bytes: each is marshalled into a frame behind
 its length, appended to one ``bytearray`` with a single ``extend`` (atomic
 under the GIL, so frames of concurrent threads never interleave), and one byte
-per frame in a second ``bytearray`` counts them. A waiting request keeps no
-Python object alive. Kept as objects, a second's worth of small records sat
-scattered among the serving thread's short-lived objects in the allocator's
-pools and were then freed together by the flusher, and the serving thread ran
-slower for it: by callgrind's cache simulation, about 1,650 more first-level
-data-cache misses per 10-query request in the allocator alone
-(``benchmarks/overhead/README.md``). Other records (measurements, streaming
-requests, a tuple marshal cannot carry) wait in a deque.
+per frame in a second ``bytearray`` counts them. Kept as objects for a flush
+interval, a second's worth of small records sat scattered among the serving
+thread's short-lived objects in the allocator's pools and were then freed
+together by the flusher, and the serving thread ran slower for it: by
+callgrind's cache simulation, about 1,650 more first-level data-cache misses
+per 10-query request in the allocator alone (``benchmarks/overhead/README.md``).
+
+A request does not pay for its own packing and marshalling, though: that code
+(``struct``, ``zip``, ``marshal``) is cold every time a request runs it once,
+on a host whose caches PostgreSQL and the other workers keep evicting, and cost
+about 13 µs of a 1-query request's 26 µs of capture there (the benchmark's
+in-process cold-cache ablation). The middleware appends the request's fields as
+one flat tuple of plain values to a deque; every ``REQUEST_CHUNK`` requests the
+pushing thread packs and marshals the chunk in one warm loop, and the flusher
+packs what is left before it takes frames. So at most ``REQUEST_CHUNK`` requests
+wait as objects, for a fraction of a second: plain values and tuples of them,
+which the garbage collector stops tracking within three collections (one per
+level of tuples). In the benchmark site 20,000 10-query requests ran 10 young
+collections, so a request waiting for at most 32 others rarely meets one. Other records
+(measurements, streaming requests, a tuple marshal cannot carry) wait in a
+deque.
 
 The flusher drains the buffer every ``FLUSH_INTERVAL`` seconds (or as soon as
 ``BATCH_SIZE`` records wait), expands records and writes them
@@ -56,6 +69,7 @@ from typing import Any
 
 from perfmonitor.capture import frames as frame_codec
 from perfmonitor.capture import sharing
+from perfmonitor.capture.records import pack_request
 from perfmonitor.conf import settings
 
 logger = logging.getLogger("perfmonitor")
@@ -64,6 +78,7 @@ MAX_BACKOFF_SECONDS = 30.0
 HEALTH_INTERVAL_SECONDS = 5.0
 MAX_DATA_ERROR_ATTEMPTS = 5
 BATCHES_PER_WRITE = 10  # one write takes up to BATCH_SIZE * this many records
+REQUEST_CHUNK = 32  # requests packed and marshalled together (module docstring)
 _frame_header = frame_codec.header
 _dumps = frame_codec.dumps
 _MARSHAL_VERSION = frame_codec.VERSION
@@ -148,6 +163,8 @@ class Buffer:
         # per frame in _marks counts them (see the module docstring).
         self._frames = bytearray()
         self._marks = bytearray()
+        # Requests as the middleware finished them, until a chunk is packed into frames.
+        self._requests: deque[tuple[Any, ...]] = deque()
         self._pending: list[Any] = []  # a batch whose write failed, retried first
         # ... and its prepared form, when it got that far: a retry writes what is left of
         # it (the parts that committed are not written again) instead of expanding anew.
@@ -184,9 +201,56 @@ class Buffer:
         self._log = RateLimitedLog()
 
     # -- request path --------------------------------------------------------
+    def push_request(self, fields: tuple[Any, ...]) -> None:
+        """A finished request: :func:`~perfmonitor.capture.records.pack_request`'s
+        arguments, as one flat tuple of plain values (the queries as a tuple)."""
+        requests = self._requests
+        waiting = len(requests) + len(self._marks) + len(self._items)
+        if waiting + self._held >= settings.BUFFER_SIZE:
+            self._dropped.add()
+            return
+        requests.append(fields)
+        if len(requests) >= REQUEST_CHUNK:
+            self._pack_requests(REQUEST_CHUNK)
+        if self._thread is None:
+            self._start()
+        elif waiting >= settings.BATCH_SIZE and not self._wake.is_set():
+            self._wake.set()
+
+    def _pack_requests(self, limit: int | None = None) -> None:
+        """Pack and marshal up to ``limit`` waiting requests (all by default) into frames.
+
+        Each request is taken with one ``popleft`` (atomic), so threads packing at
+        once never take the same one; the chunk's marks go in before its frames.
+        """
+        requests = self._requests
+        take = requests.popleft
+        chunk = []
+        try:
+            for _ in range(len(requests) if limit is None else limit):
+                chunk.append(take())
+        except IndexError:
+            pass
+        frames = []
+        for fields in chunk:
+            try:
+                record = pack_request(*fields)
+            except Exception as exc:  # fields the middleware never builds
+                self.count_internal_error("packing a request", exc)
+                continue
+            try:
+                data = _dumps(record, _MARSHAL_VERSION)
+            except ValueError:  # a value marshal cannot carry: kept as it is
+                self._items.append(record)
+            else:
+                frames.append(_frame_header(len(data)) + data)
+        if frames:
+            self._marks.extend(bytes(len(frames)))
+            self._frames.extend(b"".join(frames))  # one atomic call
+
     def push(self, record: Any) -> None:
         items, marks = self._items, self._marks
-        waiting = len(items) + len(marks)
+        waiting = len(items) + len(marks) + len(self._requests)
         if waiting + self._held >= settings.BUFFER_SIZE:
             self._dropped.add()
             return
@@ -208,7 +272,8 @@ class Buffer:
 
     def waiting(self) -> list[Any]:
         """The records waiting to be taken, decoded, without taking them (tests, debugging)."""
-        return [*self._items, *frame_codec.decode(bytes(self._frames), sys.maxsize)[0]]
+        return [*self._items, *frame_codec.decode(bytes(self._frames), sys.maxsize)[0],
+                *(pack_request(*fields) for fields in list(self._requests))]
 
     def _take_frames(self, frames: bytearray, marks: bytearray, batch: list[Any],
                      limit: int) -> int:
@@ -237,7 +302,7 @@ class Buffer:
     @property
     def captured(self) -> int:
         """Records accepted into the buffer (written, waiting, or dropped later)."""
-        return self._taken + len(self._items) + len(self._marks)
+        return self._taken + len(self._items) + len(self._marks) + len(self._requests)
 
     @property
     def dropped(self) -> int:
@@ -254,7 +319,7 @@ class Buffer:
         return max(0.0, self._next_attempt - time.monotonic()) if self.consecutive_failures else 0.0
 
     def __len__(self) -> int:
-        return (len(self._items) + len(self._marks) + self._held
+        return (len(self._items) + len(self._marks) + len(self._requests) + self._held
                 + len(self._received_marks))
 
     # -- flusher -------------------------------------------------------------
@@ -286,7 +351,8 @@ class Buffer:
                     break
                 try:
                     self.flush(live=True)
-                    if (len(self._items) + len(self._marks) >= settings.BATCH_SIZE
+                    if (len(self._items) + len(self._marks) + len(self._requests)
+                            >= settings.BATCH_SIZE
                             and not self.consecutive_failures):
                         wake.set()  # more than a batch waits: go again at once
                 except Exception as exc:  # flush() guards itself; this is the last line
@@ -322,6 +388,8 @@ class Buffer:
             fresh = not batch
             items = self._items
             limit = max(int(settings.BATCH_SIZE), 1) * BATCHES_PER_WRITE
+            if self._requests:
+                self._pack_requests()
             # A sender's frames go to the writer; those pushed during the hand-over wait
             # for the next one (not a write of their own).
             handed = (fresh and live and bool(self._frames) and self._sharing is not None
@@ -433,7 +501,8 @@ class Buffer:
                                 self.last_error)
                 batch, prepared = [], None
                 self._data_error_attempts = 0
-        overflow = len(batch) + len(self._items) + len(self._marks) - settings.BUFFER_SIZE
+        overflow = (len(batch) + len(self._items) + len(self._marks) + len(self._requests)
+                    - settings.BUFFER_SIZE)
         if overflow > 0:  # oldest first; a prepared batch goes whole
             if prepared is not None:
                 overflow, prepared = len(batch), None

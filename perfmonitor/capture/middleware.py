@@ -5,7 +5,7 @@ queries of the session and authentication middleware are counted too; the
 system checks warn when it sits below them.
 
 What the request path does: create a capture context, set it in a ContextVar,
-call the rest of the stack, build one record and append it to the buffer.
+call the rest of the stack, build one flat tuple and append it to the buffer.
 No regex, no fingerprinting, no database, no lock. A failure anywhere in here
 is counted and the host's response goes out untouched.
 
@@ -211,17 +211,18 @@ def _finish(request: HttpRequest, response: HttpResponseBase | None, ctx: Captur
             status = 500
         if exc is not None and not ctx.exception and status == 500:
             ctx.exception = type(exc).__name__
-        # One plain tuple holding as few objects of its own as it can (the layout:
-        # records.pack_request, the reasons: RequestRecord).
+        # pack_request's arguments as one flat tuple of plain values, packed later and
+        # a chunk at a time (capture.buffer tells why); the queries as a tuple, which the
+        # garbage collector stops tracking (a list it tracks as long as it lives).
         method = request.method or "GET"
-        record = pack_request(_METHODS.get(method, method), route, view, request.path,
-                              request.META.get("QUERY_STRING", ""), status, wall, duration_ms,
-                              ctx.queries, ctx.overflow or None, ctx.exception, url_name,
-                              _user_id(request))
+        fields = (_METHODS.get(method, method), route, view, request.path,
+                  request.META.get("QUERY_STRING", ""), status, wall, duration_ms,
+                  tuple(ctx.queries), ctx.overflow or None, ctx.exception, url_name,
+                  _user_id(request))
         if response is None or not response.streaming:
-            buffer_module.buffer.push(record)  # (this try counts what it may raise)
+            buffer_module.buffer.push_request(fields)  # (this try counts what it may raise)
         else:
-            _time_stream(response, request_record(record), ctx, start)
+            _time_stream(response, request_record(pack_request(*fields)), ctx, start)
     except Exception as error:
         buffer_module.buffer.count_internal_error("middleware", error)
     return response

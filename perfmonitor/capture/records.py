@@ -192,10 +192,11 @@ def _query_detail_rows(sink: Sink, stats: QueryStats, *, origin: str, url: str, 
 class RequestRecord(NamedTuple):
     """One served request, built by the middleware; everything costly happens in expand().
 
-    The middleware pushes a request as one plain tuple (:func:`pack_request` makes it,
-    :func:`request_record` reads it) and the flusher makes the record from it. A
-    record waits up to a flush interval in the buffer, and what it keeps alive costs
-    the host twice:
+    The middleware pushes a request's fields, the buffer packs them into one plain
+    tuple (:func:`pack_request`, a chunk of requests at a time) and marshals it,
+    and the flusher makes the record from it (:func:`request_record`). A record
+    waits up to a flush interval in the buffer, and what it keeps alive costs the
+    host twice:
 
     - Every small object it holds is freed later, in a batch, by the flusher, and
       the serving thread's own short-lived objects are then given the blocks
