@@ -42,13 +42,13 @@ def test_a_full_buffer_drops_and_counts_and_memory_stays_bounded(perf):
     assert grew < 64 * 1024
 
 
-def memory_growth_pushing(make, n: int) -> int:
+def memory_growth_pushing(make, n: int, push=buffer_module.push) -> int:
     """Bytes traced memory grew by while n records made by make(i) were pushed."""
     tracemalloc.start()
     try:
         before, _ = tracemalloc.get_traced_memory()
         for i in range(n):
-            buffer_module.push(make(i))
+            push(make(i))
         after, _ = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -56,7 +56,7 @@ def memory_growth_pushing(make, n: int) -> int:
 
 
 def plain_request(i: int = 0) -> tuple:
-    """A request as the middleware pushes it: a plain tuple, which waits as bytes."""
+    """A request as the buffer packs it (pack_request): a plain tuple, which waits as bytes."""
     sql = 'SELECT "testapp_course"."id" FROM "testapp_course" WHERE "testapp_course"."id" = %s'
     return pack_request("GET", "/courses/<int:pk>/", "v", f"/courses/{i}/", "", 200,
                         1_700_000_000.0 + i, 5.0, [(sql, 0.5, False)] * 10, None, "", "", "")
@@ -75,6 +75,90 @@ def test_plain_requests_fill_the_buffer_as_bytes_and_memory_stays_bounded(perf):
     assert (len(buffer), buffer.captured, buffer.dropped) == (500, 500, 20_000)
     assert len(buffer._frames) == held and grew < 64 * 1024
     assert [record[3] for record in buffer.waiting()] == [f"/courses/{i}/" for i in range(500)]
+
+
+def request_fields(i: int = 0) -> tuple:
+    """A request as the middleware pushes it: pack_request's arguments, flat."""
+    sql = 'SELECT "testapp_course"."id" FROM "testapp_course" WHERE "testapp_course"."id" = %s'
+    return ("GET", "/courses/<int:pk>/", "v", f"/courses/{i}/", "", 200, 1_700_000_000.0 + i, 5.0,
+            ((sql, 0.5, False),) * 10, None, "", "", "")
+
+
+def test_finished_requests_are_packed_a_chunk_at_a_time_and_memory_stays_bounded(perf):
+    perf(BUFFER_SIZE=500, BACKGROUND_FLUSH=False)
+    chunk = buffer_module.REQUEST_CHUNK
+    for i in range(chunk - 1):
+        buffer.push_request(request_fields(i))
+    assert len(buffer._requests) == chunk - 1 and not buffer._marks and len(buffer) == chunk - 1
+    buffer.push_request(request_fields(chunk - 1))
+    assert not buffer._requests and len(buffer._marks) == chunk  # packed by the pusher
+    for i in range(chunk, 500):
+        buffer.push_request(request_fields(i))
+    assert (len(buffer), buffer.captured, buffer.dropped) == (500, 500, 0)
+
+    grew = memory_growth_pushing(request_fields, 20_000, buffer.push_request)
+
+    assert (len(buffer), buffer.captured, buffer.dropped) == (500, 500, 20_000)
+    assert grew < 64 * 1024
+    waiting = buffer.waiting()  # frames first, then the requests not packed yet
+    assert [record[3] for record in waiting] == [f"/courses/{i}/" for i in range(500)]
+    assert waiting[0] == pack_request(*request_fields(0))
+    assert waiting[-1] == pack_request(*request_fields(499))
+
+
+def test_a_request_that_cannot_be_packed_is_counted_and_the_chunk_kept(perf):
+    perf(BACKGROUND_FLUSH=False)
+    errors = buffer.internal_errors
+    buffer.push_request(("GET", "/broken/"))  # not pack_request's arguments
+    for i in range(1, buffer_module.REQUEST_CHUNK):
+        buffer.push_request(request_fields(i))
+    assert buffer.internal_errors == errors + 1
+    assert [record[3] for record in buffer.waiting()] == [
+        f"/courses/{i}/" for i in range(1, buffer_module.REQUEST_CHUNK)]
+
+
+def test_threads_finishing_requests_while_the_flusher_packs_lose_and_mix_nothing(perf):
+    """Pushers pack chunks while the flusher packs what is left and takes frames: every
+    request comes out whole, exactly once."""
+    perf(BUFFER_SIZE=1_000_000, BACKGROUND_FLUSH=False)
+    threads, per_thread = 4, 3000
+    taken: list[tuple] = []
+    done = threading.Event()
+
+    def pusher(n: int) -> None:
+        for i in range(per_thread):
+            buffer.push_request(request_fields(n * per_thread + i))
+
+    def taker() -> None:
+        while not done.is_set():
+            batch: list = []
+            buffer._pack_requests()
+            buffer._take_frames(buffer._frames, buffer._marks, batch, 10_000)
+            taken.extend(batch)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        consumer = threading.Thread(target=taker)
+        consumer.start()
+        workers = [threading.Thread(target=pusher, args=(n,)) for n in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        done.set()
+        consumer.join()
+    finally:
+        sys.setswitchinterval(interval)
+    rest: list = []
+    buffer._pack_requests()
+    buffer._take_frames(buffer._frames, buffer._marks, rest, 1_000_000)
+    records = taken + rest
+
+    assert len(taken) > 0 and not buffer._requests and not buffer._marks and not buffer._frames
+    assert sorted(records, key=lambda r: r[3]) == sorted(
+        (pack_request(*request_fields(i)) for i in range(threads * per_thread)),
+        key=lambda r: r[3])
 
 
 def test_threads_pushing_while_the_flusher_takes_lose_and_mix_nothing(perf):

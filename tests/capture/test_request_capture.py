@@ -264,10 +264,10 @@ def test_the_request_runs_no_perfmonitor_query(client, settings):
 def test_waiting_requests_are_plain_values_then_bytes(client):
     """A request waits in the buffer for up to a flush interval. Its fields wait as one
     flat tuple of plain values and a tuple of its queries, which the garbage collector
-    stops tracking within three collections, until REQUEST_CHUNK requests wait; then the pushing thread packs and
-    marshals them into frames in one bytearray, which holds no object at all (objects
-    kept a whole interval and freed together slow the serving thread:
-    ``capture.buffer`` tells the story)."""
+    stops tracking within three collections, until REQUEST_CHUNK requests wait; then
+    the pushing thread packs and marshals them into frames in one bytearray, which
+    holds no object at all (objects kept a whole interval and freed together slow the
+    serving thread: ``capture.buffer`` tells the story)."""
     course = Course.objects.create(title="Korean")
     Lesson.objects.create(course=course, title="Annyeong")
     for _ in range(2):
