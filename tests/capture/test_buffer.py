@@ -77,6 +77,25 @@ def test_plain_requests_fill_the_buffer_as_bytes_and_memory_stays_bounded(perf):
     assert [record[3] for record in buffer.waiting()] == [f"/courses/{i}/" for i in range(500)]
 
 
+def race(pusher, taker, threads: int, done: threading.Event) -> None:
+    """Run pusher(n) in n threads while taker runs, switching threads as often as the
+    interpreter can; set done when the pushers are through, and wait for the taker."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        consumer = threading.Thread(target=taker)
+        consumer.start()
+        workers = [threading.Thread(target=pusher, args=(n,)) for n in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        done.set()
+        consumer.join()
+    finally:
+        sys.setswitchinterval(interval)
+
+
 def request_fields(i: int = 0) -> tuple:
     """A request as the middleware pushes it: pack_request's arguments, flat."""
     sql = 'SELECT "testapp_course"."id" FROM "testapp_course" WHERE "testapp_course"."id" = %s'
@@ -117,89 +136,45 @@ def test_a_request_that_cannot_be_packed_is_counted_and_the_chunk_kept(perf):
         f"/courses/{i}/" for i in range(1, buffer_module.REQUEST_CHUNK)]
 
 
-def test_threads_finishing_requests_while_the_flusher_packs_lose_and_mix_nothing(perf):
-    """Pushers pack chunks while the flusher packs what is left and takes frames: every
-    request comes out whole, exactly once."""
+@pytest.mark.parametrize("finished", [False, True], ids=["plain tuples", "finished requests"])
+def test_threads_pushing_while_the_flusher_takes_lose_and_mix_nothing(perf, finished):
+    """Frames of concurrent pushers never interleave, and what the flusher takes while
+    they push is taken once; finished requests are packed by their pushers a chunk at a
+    time and by the flusher when it takes: every record comes out whole, exactly once."""
     perf(BUFFER_SIZE=1_000_000, BACKGROUND_FLUSH=False)
     threads, per_thread = 4, 3000
+    if finished:
+        push, make = buffer.push_request, request_fields
+
+        def expected(i: int) -> tuple:
+            return pack_request(*request_fields(i))
+    else:
+        push, make, expected = buffer_module.push, plain_request, plain_request
     taken: list[tuple] = []
     done = threading.Event()
 
     def pusher(n: int) -> None:
         for i in range(per_thread):
-            buffer.push_request(request_fields(n * per_thread + i))
+            push(make(n * per_thread + i))
+
+    def take(batch: list, limit: int) -> None:
+        buffer._pack_requests()
+        buffer._take_frames(buffer._frames, buffer._marks, batch, limit)
 
     def taker() -> None:
         while not done.is_set():
             batch: list = []
-            buffer._pack_requests()
-            buffer._take_frames(buffer._frames, buffer._marks, batch, 10_000)
+            take(batch, 10_000)
             taken.extend(batch)
 
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        consumer = threading.Thread(target=taker)
-        consumer.start()
-        workers = [threading.Thread(target=pusher, args=(n,)) for n in range(threads)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        done.set()
-        consumer.join()
-    finally:
-        sys.setswitchinterval(interval)
+    race(pusher, taker, threads, done)
     rest: list = []
-    buffer._pack_requests()
-    buffer._take_frames(buffer._frames, buffer._marks, rest, 1_000_000)
+    take(rest, 1_000_000)
     records = taken + rest
 
     assert len(taken) > 0 and not buffer._requests and not buffer._marks and not buffer._frames
     assert sorted(records, key=lambda r: r[3]) == sorted(
-        (pack_request(*request_fields(i)) for i in range(threads * per_thread)),
-        key=lambda r: r[3])
-
-
-def test_threads_pushing_while_the_flusher_takes_lose_and_mix_nothing(perf):
-    """Frames of concurrent pushers never interleave, and what the flusher takes while
-    they push is taken once: every record comes out whole, exactly once."""
-    perf(BUFFER_SIZE=1_000_000, BACKGROUND_FLUSH=False)
-    threads, per_thread = 4, 3000
-    taken: list[tuple] = []
-    done = threading.Event()
-
-    def pusher(n: int) -> None:
-        for i in range(per_thread):
-            buffer_module.push(plain_request(n * per_thread + i))
-
-    def taker() -> None:
-        while not done.is_set():
-            batch: list = []
-            buffer._take_frames(buffer._frames, buffer._marks, batch, 10_000)
-            taken.extend(batch)
-
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
-    try:
-        consumer = threading.Thread(target=taker)
-        consumer.start()
-        workers = [threading.Thread(target=pusher, args=(n,)) for n in range(threads)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        done.set()
-        consumer.join()
-    finally:
-        sys.setswitchinterval(interval)
-    rest: list = []
-    buffer._take_frames(buffer._frames, buffer._marks, rest, 1_000_000)
-    records = taken + rest
-
-    assert len(taken) > 0 and not buffer._marks and not buffer._frames
-    assert sorted(records, key=lambda r: r[3]) == sorted(
-        (plain_request(i) for i in range(threads * per_thread)), key=lambda r: r[3])
+        (expected(i) for i in range(threads * per_thread)), key=lambda r: r[3])
     assert buffer._held == threads * per_thread  # all taken, none left behind
 
 
