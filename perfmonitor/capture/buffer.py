@@ -26,9 +26,9 @@ packs what is left before it takes frames. So at most ``REQUEST_CHUNK`` requests
 wait as objects, for a fraction of a second: plain values and tuples of them,
 which the garbage collector stops tracking within three collections (one per
 level of tuples). In the benchmark site 20,000 10-query requests ran 10 young
-collections, so a request waiting for at most 32 others rarely meets one. Other records
-(measurements, streaming requests, a tuple marshal cannot carry) wait in a
-deque.
+collections, so a request waiting for at most 32 others rarely meets one. Other
+records (measurements, streaming requests, a tuple marshal cannot carry) wait
+in a deque.
 
 The flusher drains the buffer every ``FLUSH_INTERVAL`` seconds (or as soon as
 ``BATCH_SIZE`` records wait), expands records and writes them
@@ -238,12 +238,9 @@ class Buffer:
             except Exception as exc:  # fields the middleware never builds
                 self.count_internal_error("packing a request", exc)
                 continue
-            try:
-                data = _dumps(record, _MARSHAL_VERSION)
-            except ValueError:  # a value marshal cannot carry: kept as it is
-                self._items.append(record)
-            else:
-                frames.append(_frame_header(len(data)) + data)
+            frame = self._frame(record)
+            if frame is not None:
+                frames.append(frame)
         if frames:
             self._marks.extend(bytes(len(frames)))
             self._frames.extend(b"".join(frames))  # one atomic call
@@ -254,21 +251,28 @@ class Buffer:
         if waiting + self._held >= settings.BUFFER_SIZE:
             self._dropped.add()
             return
-        if type(record) is tuple:  # a request or a query, as the hooks push them
-            try:
-                data = _dumps(record, _MARSHAL_VERSION)
-            except ValueError:  # a value marshal cannot carry: kept as it is
-                items.append(record)
-            else:
+        if type(record) is tuple:  # a plain tuple: a stray query, as the query hook pushes it
+            frame = self._frame(record)
+            if frame is not None:
                 # Its mark first, so that there are never fewer marks than frames.
                 marks.append(0)
-                self._frames.extend(_frame_header(len(data)) + data)  # one atomic call
+                self._frames.extend(frame)  # one atomic call
         else:
             items.append(record)
         if self._thread is None:
             self._start()
         elif waiting >= settings.BATCH_SIZE and not self._wake.is_set():
             self._wake.set()
+
+    def _frame(self, record: tuple[Any, ...]) -> bytes | None:
+        """A plain tuple's frame; None when marshal cannot carry one of its values
+        (the record then waits as it is)."""
+        try:
+            data = _dumps(record, _MARSHAL_VERSION)
+        except ValueError:
+            self._items.append(record)
+            return None
+        return _frame_header(len(data)) + data
 
     def waiting(self) -> list[Any]:
         """The records waiting to be taken, decoded, without taking them (tests, debugging)."""
