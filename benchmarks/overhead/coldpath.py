@@ -73,6 +73,7 @@ def main() -> None:
     from servers import VIEWS
 
     import perfmonitor
+    from perfmonitor import conf
     from perfmonitor.capture import buffer as buffer_module
     from perfmonitor.capture import query_hook
     from perfmonitor.conf import settings as monitor_settings
@@ -93,6 +94,9 @@ def main() -> None:
 
     def use(variant: str) -> None:
         monitor_settings.__dict__["ENABLED"] = variant == "capture"
+        hot = getattr(conf, "request_path", None)  # (not in older checkouts)
+        if hot is not None:
+            hot.loaded = False
         wrappers = connection.execute_wrappers
         if variant == "bare":
             if query_hook.query_timer in wrappers:

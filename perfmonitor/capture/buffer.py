@@ -70,7 +70,7 @@ from typing import Any
 from perfmonitor.capture import frames as frame_codec
 from perfmonitor.capture import sharing
 from perfmonitor.capture.records import pack_request
-from perfmonitor.conf import settings
+from perfmonitor.conf import request_path, settings
 
 logger = logging.getLogger("perfmonitor")
 
@@ -205,8 +205,9 @@ class Buffer:
         """A finished request: :func:`~perfmonitor.capture.records.pack_request`'s
         arguments, as one flat tuple of plain values (the queries as a tuple)."""
         requests = self._requests
+        hot = request_path if request_path.loaded else request_path.load()
         waiting = len(requests) + len(self._marks) + len(self._items)
-        if waiting + self._held >= settings.BUFFER_SIZE:
+        if waiting + self._held >= hot.buffer_size:
             self._dropped.add()
             return
         requests.append(fields)
@@ -214,7 +215,7 @@ class Buffer:
             self._pack_requests(REQUEST_CHUNK)
         if self._thread is None:
             self._start()
-        elif waiting >= settings.BATCH_SIZE and not self._wake.is_set():
+        elif waiting >= hot.batch_size and not self._wake.is_set():
             self._wake.set()
 
     def _pack_requests(self, limit: int | None = None) -> None:
@@ -247,8 +248,9 @@ class Buffer:
 
     def push(self, record: Any) -> None:
         items, marks = self._items, self._marks
+        hot = request_path if request_path.loaded else request_path.load()
         waiting = len(items) + len(marks) + len(self._requests)
-        if waiting + self._held >= settings.BUFFER_SIZE:
+        if waiting + self._held >= hot.buffer_size:
             self._dropped.add()
             return
         if type(record) is tuple:  # a plain tuple: a stray query, as the query hook pushes it
@@ -261,7 +263,7 @@ class Buffer:
             items.append(record)
         if self._thread is None:
             self._start()
-        elif waiting >= settings.BATCH_SIZE and not self._wake.is_set():
+        elif waiting >= hot.batch_size and not self._wake.is_set():
             self._wake.set()
 
     def _frame(self, record: tuple[Any, ...]) -> bytes | None:

@@ -27,7 +27,8 @@ class CaptureContext:
     """Queries seen while serving one request or running one task.
 
     ``queries`` holds one ``(sql, ms, failed)`` tuple per query up to ``limit``;
-    beyond it ``overflow`` keeps ``sql -> [count, total_ms, failures]``. Counts
+    beyond it ``overflow`` (None until then) keeps ``sql -> [count, total_ms,
+    failures]``. Counts
     and totals are computed from these when the record is expanded, off the
     request path, so no running sum can lose an update when two threads of one
     request (``asyncio.gather`` over ``sync_to_async``) run queries at once.
@@ -36,9 +37,11 @@ class CaptureContext:
     __slots__ = ("queries", "overflow", "limit", "exception", "_overflow_lock")
 
     def __init__(self, limit: int) -> None:
+        # Created once per request: as little as it can be (the limit is an int, as
+        # the system checks make sure; overflow only when a request needs it).
         self.queries: list[tuple[str, float, bool]] = []
-        self.overflow: dict[str, list[float]] = {}
-        self.limit = int(limit)
+        self.overflow: dict[str, list[float]] | None = None
+        self.limit = limit
         self.exception: str = ""
         self._overflow_lock: threading.Lock | None = None
 
@@ -59,12 +62,15 @@ class CaptureContext:
                     self._overflow_lock = threading.Lock()
                 lock = self._overflow_lock
         with lock:
-            slot = self.overflow.get(sql)
+            overflow = self.overflow
+            if overflow is None:
+                overflow = self.overflow = {}
+            slot = overflow.get(sql)
             if slot is None:
-                if len(self.overflow) >= OVERFLOW_SLOTS:
-                    slot = self.overflow.setdefault(OTHER_SQL, [0, 0.0, 0])
+                if len(overflow) >= OVERFLOW_SLOTS:
+                    slot = overflow.setdefault(OTHER_SQL, [0, 0.0, 0])
                 else:
-                    slot = self.overflow[sql] = [0, 0.0, 0]
+                    slot = overflow[sql] = [0, 0.0, 0]
             slot[0] += 1
             slot[1] += ms
             if failed:
@@ -72,27 +78,35 @@ class CaptureContext:
 
     @property
     def query_count(self) -> int:
-        return len(self.queries) + int(sum(slot[0] for slot in list(self.overflow.values())))
+        slots = list((self.overflow or {}).values())
+        return len(self.queries) + int(sum(slot[0] for slot in slots))
 
     @property
     def query_time_ms(self) -> float:
         total = sum(ms for _, ms, _ in list(self.queries))
-        return total + sum(slot[1] for slot in list(self.overflow.values()))
+        return total + sum(slot[1] for slot in list((self.overflow or {}).values()))
 
 
+# The capture context of the request or task being served, None outside them, or
+# SUPPRESSED where nothing is captured (perfmonitor's own work, ignored paths). One
+# variable, so that the query hook reads one ContextVar per query, not two.
 current: ContextVar[CaptureContext | None] = ContextVar("perfmonitor_capture", default=None)
 origin: ContextVar[str | None] = ContextVar("perfmonitor_origin", default=None)
-suppressed: ContextVar[bool] = ContextVar("perfmonitor_suppressed", default=False)
+SUPPRESSED = CaptureContext(0)
 
 
 @contextmanager
 def capture_suppressed() -> Iterator[None]:
-    """Queries run inside are not captured (perfmonitor's own reads and writes)."""
-    token = suppressed.set(True)
+    """Queries run inside are not captured (perfmonitor's own reads and writes).
+
+    A request served or a task run inside such a block captures its own queries:
+    the middleware and units of work set their context over this one.
+    """
+    token = current.set(SUPPRESSED)
     try:
         yield
     finally:
-        suppressed.reset(token)
+        current.reset(token)
 
 
 # Commands whose queries say nothing about the site (schema work, tooling) and

@@ -25,57 +25,41 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
 
 from perfmonitor.capture import buffer as buffer_module
-from perfmonitor.capture.context import CaptureContext, current, suppressed
+from perfmonitor.capture.context import SUPPRESSED, CaptureContext, current
 from perfmonitor.capture.records import HTTP_METHODS, RequestRecord, pack_request, request_record
-from perfmonitor.conf import settings
+from perfmonitor.conf import request_path
 
 _perf = time.perf_counter
 UNRESOLVED_ROUTE = "<unresolved>"
 CLIENT_CLOSED_REQUEST = 499  # the client went away before the response (nginx's code)
 
 
-# IGNORE_PATHS as the tuple str.startswith takes, rebuilt when the setting changes
-# (a reload gives a new list object).
-_ignore_prefixes: list[Any] = [None, ()]
-
-
-def _ignored_prefixes() -> tuple[str, ...]:
-    source = settings.IGNORE_PATHS
-    cache = _ignore_prefixes
-    if cache[0] is not source:
-        cache[1] = tuple(source)
-        cache[0] = source
-    return cache[1]
-
-
 def _begin(request: HttpRequest) -> CaptureContext | None:
-    """A context for this request, or None when it is not captured."""
+    """A context for this request: SUPPRESSED on an ignored path, None when capture is off.
+
+    Run by every request, with cold caches on a busy host: three slot reads of the
+    request-path settings, the path's prefix test and the context.
+    """
     try:
-        if not settings.ENABLED:
+        hot = request_path if request_path.loaded else request_path.load()
+        if not hot.enabled:
             return None
-        if request.path.startswith(_ignored_prefixes()):
-            return None
-        return CaptureContext(settings.MAX_QUERIES_TRACKED_PER_REQUEST)
+        if request.path.startswith(hot.ignore_prefixes):
+            return SUPPRESSED  # an ignored path's queries are not captured either
+        return CaptureContext(hot.query_limit)
     except Exception as exc:
         buffer_module.buffer.count_internal_error("middleware", exc)
         return None
 
 
-def _ignored(request: HttpRequest) -> bool:
-    try:
-        return bool(settings.ENABLED and request.path.startswith(_ignored_prefixes()))
-    except Exception:
-        return False
-
-
-# (route pattern, view function) -> (route template, ignored view, view path, view
-# name). A site has a bounded set of both; caching spares every request the string
-# work and the AttributeErrors that probing a plain function for ``cls`` /
-# ``view_class`` raises. The view's path and name are the strings of the first
-# request that came this way: a buffered record keeps those alive instead of two
-# new strings of its own (RequestRecord tells why that matters).
+# (route pattern, view function, view name) -> (route template, view path, view
+# name, ignored view). A site has a bounded set of these; caching spares every
+# request the string work and the AttributeErrors that probing a plain function for
+# ``cls`` / ``view_class`` raises, and a buffered record keeps the cached strings
+# alive instead of new ones of its own (RequestRecord tells why that matters).
 MAX_ROUTE_CACHE = 2000
-_route_cache: dict[tuple[str, Any], tuple[str, bool, str, str]] = {}
+_route_cache: dict[tuple[str, Any, str], tuple[str, str, str, bool]] = {}
+_UNRESOLVED = (UNRESOLVED_ROUTE, "", "", False)
 # Django upper-cases the method into a new string per request; a record keeps the
 # shared one.
 _METHODS = {method: method for method in HTTP_METHODS}
@@ -95,26 +79,23 @@ def _ignored_view(func: Any) -> bool:
 
 
 def _route_and_view(request: HttpRequest) -> tuple[str, str, str, bool]:
+    """(route template, view path, view name, ignored view) of a resolved request."""
     match = getattr(request, "resolver_match", None)
     if match is None:
-        return UNRESOLVED_ROUTE, "", "", False
-    pattern = match.route or ""
-    func = match.func
-    view, name = match._func_path, match.view_name or ""
+        return _UNRESOLVED
+    key = (match.route or "", match.func, match.view_name or "")
     try:
-        key = (pattern, func)
         cached = _route_cache.get(key)
+        hashable = True
     except TypeError:  # an unhashable view callable: no caching
-        key, cached = None, None
+        cached, hashable = None, False
     if cached is None:
-        cached = (_route_template(pattern), _ignored_view(func), view, name)
-        if key is not None:
+        cached = (_route_template(key[0]), match._func_path, key[2], _ignored_view(key[1]))
+        if hashable:
             if len(_route_cache) >= MAX_ROUTE_CACHE:
                 _route_cache.clear()
             _route_cache[key] = cached
-    # Equal to the cached strings (always, but for an odd resolver): keep those.
-    return (cached[0], cached[2] if view == cached[2] else view,
-            cached[3] if name == cached[3] else name, cached[1])
+    return cached
 
 
 def _user_id(request: HttpRequest) -> str:
@@ -141,58 +122,42 @@ class PerformanceMiddleware:
             return self.__acall__(request)
         ctx = _begin(request)
         if ctx is None:
-            return self._call_uncaptured(request)
+            return self.get_response(request)
         token = current.set(ctx)
         wall = time.time()
         start = _perf()
         try:
             response = self.get_response(request)
         except BaseException as exc:
-            _finish(request, None, ctx, wall, start, exc)
+            if ctx is not SUPPRESSED:
+                _finish(request, None, ctx, wall, start, exc)
             raise
         finally:
             current.reset(token)
-        return _finish(request, response, ctx, wall, start)
+        return response if ctx is SUPPRESSED else _finish(request, response, ctx, wall, start)
 
     async def __acall__(self, request: HttpRequest) -> Any:
         ctx = _begin(request)
         if ctx is None:
-            return await self._acall_uncaptured(request)
+            return await self.get_response(request)
         token = current.set(ctx)
         wall = time.time()
         start = _perf()
         try:
             response = await self.get_response(request)
         except BaseException as exc:
-            _finish(request, None, ctx, wall, start, exc)
+            if ctx is not SUPPRESSED:
+                _finish(request, None, ctx, wall, start, exc)
             raise
         finally:
             current.reset(token)
-        return _finish(request, response, ctx, wall, start)
-
-    def _call_uncaptured(self, request: HttpRequest) -> Any:
-        if not _ignored(request):
-            return self.get_response(request)
-        token = suppressed.set(True)  # an ignored path's queries are not captured either
-        try:
-            return self.get_response(request)
-        finally:
-            suppressed.reset(token)
-
-    async def _acall_uncaptured(self, request: HttpRequest) -> Any:
-        if not _ignored(request):
-            return await self.get_response(request)
-        token = suppressed.set(True)
-        try:
-            return await self.get_response(request)
-        finally:
-            suppressed.reset(token)
+        return response if ctx is SUPPRESSED else _finish(request, response, ctx, wall, start)
 
     def process_exception(self, request: HttpRequest, exception: BaseException) -> None:
         # Django turns the view's exception into a 500 response below us; this
         # is where its name is still known.
         ctx = current.get()
-        if ctx is not None:
+        if ctx is not None and ctx is not SUPPRESSED:
             ctx.exception = type(exception).__name__
 
 
@@ -217,7 +182,7 @@ def _finish(request: HttpRequest, response: HttpResponseBase | None, ctx: Captur
         method = request.method or "GET"
         fields = (_METHODS.get(method, method), route, view, request.path,
                   request.META.get("QUERY_STRING", ""), status, wall, duration_ms,
-                  tuple(ctx.queries), ctx.overflow or None, ctx.exception, url_name,
+                  tuple(ctx.queries), ctx.overflow, ctx.exception, url_name,
                   _user_id(request))
         if response is None or not response.streaming:
             buffer_module.buffer.push_request(fields)  # (this try counts what it may raise)

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 from asgiref.sync import iscoroutinefunction
 
 from perfmonitor.capture import buffer as buffer_module
-from perfmonitor.capture.context import CaptureContext, current, suppressed
-from perfmonitor.capture.records import TaskRecord
+from perfmonitor.capture.context import SUPPRESSED, CaptureContext, current
+from perfmonitor.capture.records import NO_OVERFLOW, TaskRecord
 from perfmonitor.conf import settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -33,15 +33,15 @@ class Unit:
         self.name = name
         self.ctx: CaptureContext | None = None
         self.token: Token[CaptureContext | None] | None = None
-        self.suppress_token: Token[bool] | None = None
+        self.suppress_token: Token[CaptureContext | None] | None = None
         self.wall = 0.0
         self.start = 0.0
 
     def begin(self) -> Unit:
         try:
             if self.name.startswith(OWN_PREFIX):
-                self.suppress_token = suppressed.set(True)  # perfmonitor's own work
-            elif settings.ENABLED:
+                self.suppress_token = current.set(SUPPRESSED)  # perfmonitor's own work
+            elif settings.ENABLED and current.get() is not SUPPRESSED:
                 self.ctx = CaptureContext(settings.MAX_QUERIES_TRACKED_PER_REQUEST)
                 self.token = current.set(self.ctx)
                 self.wall = time.time()
@@ -53,7 +53,7 @@ class Unit:
     def end(self, exception: str = "") -> None:
         try:
             if self.suppress_token is not None:
-                suppressed.reset(self.suppress_token)
+                current.reset(self.suppress_token)
                 self.suppress_token = None
             if self.ctx is None or self.token is None:
                 return
@@ -65,7 +65,7 @@ class Unit:
             buffer_module.push(TaskRecord(
                 name=self.name, kind="task", ts=self.wall,
                 duration_ms=(time.perf_counter() - self.start) * 1000.0,
-                queries=ctx.queries, overflow=ctx.overflow,
+                queries=ctx.queries, overflow=ctx.overflow or NO_OVERFLOW,
                 exception=exception or ctx.exception,
             ))
         except Exception as exc:

@@ -170,9 +170,9 @@ class TestRouteTemplates:
 
         first = middleware._route_and_view(self.resolved(view, "^courses/(?P<pk>\\d+)/$"))
         again = middleware._route_and_view(self.resolved(view, "^courses/(?P<pk>\\d+)/$"))
-        assert first == again
-        assert first[0] == "/courses/(?P<pk>\\d+)/" and first[3] is False
-        assert ("^courses/(?P<pk>\\d+)/$", view) in middleware._route_cache
+        assert first is again
+        assert first[0] == "/courses/(?P<pk>\\d+)/" and first[2] == "x" and first[3] is False
+        assert ("^courses/(?P<pk>\\d+)/$", view, "x") in middleware._route_cache
 
     def test_ignored_views_stay_ignored_and_unhashable_views_still_resolve(self):
         def ignored(request):

@@ -201,6 +201,30 @@ class TestQueriesOutsideRequests:
         assert set(MetricRollup.objects.values_list("kind", flat=True)) == {"request", "query"}
 
 
+    def test_suppressed_blocks_capture_nothing_and_what_they_wrap_gets_its_context_back(
+            self, process_origin):
+        from perfmonitor.capture import track
+        from perfmonitor.capture.context import SUPPRESSED, capture_suppressed, current
+
+        buffer = buffer_module.buffer
+        with capture_suppressed():
+            Course.objects.count()  # outside a request, in a captured process
+            with track("inside-own-work"):  # a unit inside perfmonitor's own work
+                Course.objects.count()
+            assert current.get() is SUPPRESSED
+        assert len(buffer) == 0 and buffer.captured == 0
+        with track("nightly"):
+            Course.objects.count()
+            with capture_suppressed():
+                Course.objects.count()
+            Course.objects.exists()
+        assert current.get() is None
+        [task] = buffer.waiting()
+        assert task.name == "nightly" and len(task.queries) == 2
+        Course.objects.count()
+        assert len(buffer) == 2  # and the process's stray queries are captured again
+
+
 @pytest.mark.django_db
 def test_a_failing_query_is_counted_and_its_error_reaches_the_host_unchanged(flush):
     from django.db import DatabaseError, transaction

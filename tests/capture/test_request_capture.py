@@ -308,3 +308,23 @@ def test_monitor_failures_never_reach_the_host(client, perf):
     perf(IGNORE_PATHS=[], MAX_QUERIES_TRACKED_PER_REQUEST="lots")
     assert client.get(f"/capture/courses/{course.pk}/").json() == {"title": "Japanese"}
     assert buffer_module.buffer.internal_errors >= 2
+
+
+def test_the_request_path_settings_follow_every_settings_change(perf, client):
+    """The middleware reads its settings from the slots of conf.request_path; a
+    changed PERFMONITOR (setting_changed) reloads them before the next request."""
+    from perfmonitor.conf import request_path
+
+    course = Course.objects.create(title="Latin")
+    buffer = buffer_module.buffer
+    perf(IGNORE_PATHS=["/capture/courses/"], BUFFER_SIZE=777)
+    assert not request_path.loaded
+    client.get(f"/capture/courses/{course.pk}/")
+    assert request_path.loaded and request_path.ignore_prefixes == ("/capture/courses/",)
+    assert request_path.buffer_size == 777 and len(buffer) == 0
+    perf(IGNORE_PATHS=[], ENABLED=False)
+    client.get(f"/capture/courses/{course.pk}/")
+    assert request_path.enabled is False and len(buffer) == 0
+    perf(ENABLED=True)
+    client.get(f"/capture/courses/{course.pk}/")
+    assert len(buffer) == 1 and request_path.buffer_size == 777

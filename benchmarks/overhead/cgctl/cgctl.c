@@ -7,3 +7,6 @@ int cg_running(void) { return RUNNING_ON_VALGRIND; }
 
 /* Dump the counts (all threads) since the previous dump, then zero them. */
 void cg_dump(const char *label) { CALLGRIND_DUMP_STATS_AT(label); }
+
+/* Switch the calling thread's event collection on or off (footprint.py). */
+void cg_toggle(void) { CALLGRIND_TOGGLE_COLLECT; }
