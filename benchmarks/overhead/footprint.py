@@ -14,8 +14,10 @@ and **last-level misses** (instruction and data): with the cache emptied before
 each request, these are the distinct cache lines the request touches, which a
 worker on a busy host fetches from memory. Variants as in ``coldpath.py``:
 ``capture``, ``disabled`` (``ENABLED`` off, the query hook installed) and ``bare``
-(no hook), each in its own process (the process layout changes counts by a few
-tenths of a percent; ``--layouts`` pads the environment to vary it).
+(no hook), each in its own process. The process layout moves the counts (by up to
+±100 lines on the 1-query view): ``--layouts N`` serves each variant in N seeded
+heap layouts (``BENCH_LAYOUT_JITTER``, the same seeds as ``instructions.py``) with
+the environment padded to one size (``servers.padded_env``), and reports medians.
 
 Counts are deterministic for one build, environment and input, so two commits can
 be compared in two runs (``--tree``). Needs gcc and valgrind's headers; no timing,
@@ -46,7 +48,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=40)
     parser.add_argument("--evict-mb", type=int, default=8)
     parser.add_argument("--layouts", type=int, default=2,
-                        help="runs per variant, each with a differently padded environment")
+                        help="runs per variant, each in its own seeded heap layout")
     parser.add_argument("--tree", help="serve perfmonitor from this checkout")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--keep", metavar="DIR", help="keep the callgrind files here "
@@ -116,10 +118,13 @@ def totals(path: Path) -> dict[str, int]:
 def run(args: argparse.Namespace, variant: str, view: str, layout: int, lib: Path,
         out_dir: Path) -> dict[str, int]:
     out = out_dir / f"cg-{view}-{variant}-{layout}.out"
+    from servers import padded_env
+
     env = dict(os.environ, BENCH_CALLGRIND_LIB=str(lib), PYTHONHASHSEED="0",
-               BENCH_LAYOUT_PAD="x" * (64 * layout))
+               BENCH_LAYOUT_JITTER=f"layout-{layout}")
     if args.tree:
         env["BENCH_PERFMONITOR_TREE"] = args.tree
+    env = padded_env(env, args.tree or "")
     command = ["valgrind", "--tool=callgrind", "--collect-atstart=no", "--cache-sim=yes",
                "--LL=1048576,16,64", f"--callgrind-out-file={out}",
                sys.executable, __file__, "--requests", str(args.requests),

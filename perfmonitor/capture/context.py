@@ -78,13 +78,14 @@ class CaptureContext:
 
     @property
     def query_count(self) -> int:
-        slots = list((self.overflow or {}).values())
-        return len(self.queries) + int(sum(slot[0] for slot in slots))
+        overflow = list((self.overflow or {}).values())
+        return len(self.queries) + int(sum(slot[0] for slot in overflow))
 
     @property
     def query_time_ms(self) -> float:
+        overflow = list((self.overflow or {}).values())
         total = sum(ms for _, ms, _ in list(self.queries))
-        return total + sum(slot[1] for slot in list((self.overflow or {}).values()))
+        return total + sum(slot[1] for slot in overflow)
 
 
 # The capture context of the request or task being served, None outside them, or
@@ -99,8 +100,9 @@ SUPPRESSED = CaptureContext(0)
 def capture_suppressed() -> Iterator[None]:
     """Queries run inside are not captured (perfmonitor's own reads and writes).
 
-    A request served or a task run inside such a block captures its own queries:
-    the middleware and units of work set their context over this one.
+    A request served inside such a block captures its own queries (the middleware
+    sets its context over this one); a unit of work (``track``, a Celery task) run
+    inside it captures nothing.
     """
     token = current.set(SUPPRESSED)
     try:

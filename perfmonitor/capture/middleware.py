@@ -37,7 +37,7 @@ CLIENT_CLOSED_REQUEST = 499  # the client went away before the response (nginx's
 def _begin(request: HttpRequest) -> CaptureContext | None:
     """A context for this request: SUPPRESSED on an ignored path, None when capture is off.
 
-    Run by every request, with cold caches on a busy host: three slot reads of the
+    Run by every request, with cold caches on a busy host: slot reads of the
     request-path settings, the path's prefix test and the context.
     """
     try:

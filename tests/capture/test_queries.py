@@ -200,7 +200,6 @@ class TestQueriesOutsideRequests:
         assert not QueryFingerprint.objects.filter(sql__icontains="perfmonitor").exists()
         assert set(MetricRollup.objects.values_list("kind", flat=True)) == {"request", "query"}
 
-
     def test_suppressed_blocks_capture_nothing_and_what_they_wrap_gets_its_context_back(
             self, process_origin):
         from perfmonitor.capture import track
