@@ -25,11 +25,13 @@ single thread, CPU time only; still, keep other load off the machine.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 STAGES = ("expand", "prepare", "write", "pg")
@@ -41,6 +43,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sizes", default="1,5,20,75,300",
                         help="records per flush (requests between two flushes)")
     parser.add_argument("--flushes", type=int, default=30, help="measured flushes per size")
+    parser.add_argument("--settings", default="{}",
+                        help="PERFMONITOR settings (JSON) on top of the defaults")
     parser.add_argument("--db-host", default="127.0.0.1")
     parser.add_argument("--db-port", default="5432")
     parser.add_argument("--db-user", default="postgres")
@@ -61,6 +65,18 @@ def fit(sizes: list[int], costs: list[float]) -> tuple[float, float]:
     return mean_y - slope * mean_x, slope
 
 
+def take_batch(buf: Any) -> list[Any]:
+    """Every record waiting in the buffer, as a flush takes them (requests packed into
+    frames, frames decoded), without writing them."""
+    buf._pack_requests()
+    batch: list[Any] = []
+    buf._take_frames(buf._frames, buf._marks, batch, sys.maxsize)
+    batch.extend(buf._items)
+    buf._items.clear()
+    buf._held = 0
+    return batch
+
+
 def main() -> None:
     args = parse_args()
     if Path(sys.prefix).resolve() != (HERE / ".venv").resolve():
@@ -73,7 +89,8 @@ def main() -> None:
     os.environ.update(DJANGO_SETTINGS_MODULE="benchproject.settings", BENCH_PROFILE="perfmonitor",
                       BENCH_DB_HOST=args.db_host, BENCH_DB_PORT=args.db_port,
                       BENCH_DB_USER=args.db_user, BENCH_DB_NAME=args.db_name,
-                      BENCH_PERFMONITOR_SETTINGS='{"BACKGROUND_FLUSH": false}')
+                      BENCH_PERFMONITOR_SETTINGS=json.dumps(
+                          {**json.loads(args.settings), "BACKGROUND_FLUSH": False}))
     import django
 
     django.setup()
@@ -89,7 +106,7 @@ def main() -> None:
         response = client.get(path)
         if response.status_code != 200:
             raise SystemExit(f"{path} answered {response.status_code}")
-    probe = list(buffer.buffer._items)[-1]
+    probe = take_batch(buffer.buffer)[-1]
     if len(probe) <= records.FIRST_SQL:
         raise SystemExit(f"{path}: the record holds no query; is perfmonitor capturing?")
     buffer.flush_now()
@@ -108,8 +125,7 @@ def main() -> None:
         for _ in range(args.flushes + 2):
             for _ in range(size):
                 client.get(path)
-            records = list(buffer.buffer._items)
-            buffer.buffer._items.clear()
+            records = take_batch(buffer.buffer)
             t0 = time.thread_time()
             sink, _, _ = writer.expand_records(records)
             t1 = time.thread_time()

@@ -5,10 +5,11 @@ request path calls: a length check, an append and, once per process, starting
 the flusher thread. No lock is taken there and nothing is written.
 
 Plain tuples (the middleware's requests, the query hook's stray queries: the
-bulk of what is pushed) wait as bytes: each is marshalled into a frame behind
-its length, appended to one ``bytearray`` with a single ``extend`` (atomic
-under the GIL, so frames of concurrent threads never interleave), and one byte
-per frame in a second ``bytearray`` counts them. Kept as objects for a flush
+bulk of what is pushed) wait as bytes: marshalled into frames (a stray query
+alone, requests a chunk at a time; :mod:`perfmonitor.capture.frames`),
+appended to one ``bytearray`` with a single ``extend`` (atomic under the GIL,
+so frames of concurrent threads never interleave), and one byte per record in
+a second ``bytearray`` counts them. Kept as objects for a flush
 interval, a second's worth of small records sat scattered among the serving
 thread's short-lived objects in the allocator's pools and were then freed
 together by the flusher, and the serving thread ran slower for it: by
@@ -79,9 +80,7 @@ HEALTH_INTERVAL_SECONDS = 5.0
 MAX_DATA_ERROR_ATTEMPTS = 5
 BATCHES_PER_WRITE = 10  # one write takes up to BATCH_SIZE * this many records
 REQUEST_CHUNK = 32  # requests packed and marshalled together (module docstring)
-_frame_header = frame_codec.header
-_dumps = frame_codec.dumps
-_MARSHAL_VERSION = frame_codec.VERSION
+_frame = frame_codec.frame
 
 
 class RateLimitedLog:
@@ -160,7 +159,7 @@ class Buffer:
     def __init__(self, generation: int = 0) -> None:
         self._items: deque[Any] = deque()
         # Plain tuples (requests, queries) wait here as marshal frames, and one byte
-        # per frame in _marks counts them (see the module docstring).
+        # per record in _marks counts them (see the module docstring).
         self._frames = bytearray()
         self._marks = bytearray()
         # Requests as the middleware finished them, until a chunk is packed into frames.
@@ -219,32 +218,46 @@ class Buffer:
             self._wake.set()
 
     def _pack_requests(self, limit: int | None = None) -> None:
-        """Pack and marshal up to ``limit`` waiting requests (all by default) into frames.
+        """Pack and marshal up to ``limit`` waiting requests (all by default), each
+        ``REQUEST_CHUNK`` of them into one frame (see :mod:`~perfmonitor.capture.frames`).
 
         Each request is taken with one ``popleft`` (atomic), so threads packing at
-        once never take the same one; the chunk's marks go in before its frames.
+        once never take the same one; a frame's marks go in before the frame.
         """
         requests = self._requests
         take = requests.popleft
-        chunk = []
-        try:
-            for _ in range(len(requests) if limit is None else limit):
-                chunk.append(take())
-        except IndexError:
-            pass
-        frames = []
-        for fields in chunk:
+        left = len(requests) if limit is None else limit
+        while left > 0:
+            chunk = []
             try:
-                record = pack_request(*fields)
-            except Exception as exc:  # fields the middleware never builds
-                self.count_internal_error("packing a request", exc)
-                continue
-            frame = self._frame(record)
-            if frame is not None:
-                frames.append(frame)
-        if frames:
-            self._marks.extend(bytes(len(frames)))
-            self._frames.extend(b"".join(frames))  # one atomic call
+                for _ in range(min(left, REQUEST_CHUNK)):
+                    fields = take()
+                    try:
+                        chunk.append(pack_request(*fields))
+                    except Exception as exc:  # fields the middleware never builds
+                        self.count_internal_error("packing a request", exc)
+            except IndexError:
+                left = 0
+            left -= REQUEST_CHUNK
+            if chunk:
+                self._add_frame(chunk)
+
+    def _add_frame(self, records: list[tuple[Any, ...]]) -> None:
+        """Append plain tuples to the frames as one frame: its marks first, so that
+        there are never fewer marks than framed records, then the frame in one
+        ``extend`` (atomic, so frames of concurrent threads never interleave). Those
+        marshal cannot carry wait as they are, with the other records."""
+        try:
+            frame = _frame(records)
+        except ValueError:
+            if len(records) > 1:  # find the odd one out: frame the others one by one
+                for record in records:
+                    self._add_frame([record])
+            else:
+                self._items.append(records[0])
+            return
+        self._marks.extend(bytes(len(records)))
+        self._frames.extend(frame)
 
     def push(self, record: Any) -> None:
         items, marks = self._items, self._marks
@@ -254,27 +267,13 @@ class Buffer:
             self._dropped.add()
             return
         if type(record) is tuple:  # a plain tuple: a stray query, as the query hook pushes it
-            frame = self._frame(record)
-            if frame is not None:
-                # Its mark first, so that there are never fewer marks than frames.
-                marks.append(0)
-                self._frames.extend(frame)  # one atomic call
+            self._add_frame([record])
         else:
             items.append(record)
         if self._thread is None:
             self._start()
         elif waiting >= hot.batch_size and not self._wake.is_set():
             self._wake.set()
-
-    def _frame(self, record: tuple[Any, ...]) -> bytes | None:
-        """A plain tuple's frame; None when marshal cannot carry one of its values
-        (the record then waits as it is)."""
-        try:
-            data = _dumps(record, _MARSHAL_VERSION)
-        except ValueError:
-            self._items.append(record)
-            return None
-        return _frame_header(len(data)) + data
 
     def waiting(self) -> list[Any]:
         """The records waiting to be taken, decoded, without taking them (tests, debugging)."""

@@ -30,7 +30,7 @@ that cost:
 - **Only the same user.** The writer accepts a connection only from a process
   of its own user (``SO_PEERCRED``), who could read and change its memory
   anyway; a message whose frames do not add up to its length closes the
-  connection, and a frame that is not a tuple is counted and skipped.
+  connection, and a record that is not a tuple is counted and skipped.
 - **Counters stay each process's own.** A sender counts a record flushed when
   the writer took it; the writer counts what it takes as ``received``, not as
   captured, and counts as dropped what it took and then lost.
@@ -66,7 +66,7 @@ MAX_FRAME_BYTES = 64 * 1024 * 1024
 IO_TIMEOUT_SECONDS = 5.0
 LEAD_SECONDS = 0.02  # a sender hands over this long before the writer's flush
 ELECTION_INTERVAL_SECONDS = 1.0  # between two attempts to find or become the writer
-WIRE_VERSION = 2  # part of the address: processes of two record formats never meet
+WIRE_VERSION = 3  # part of the address: processes of two record formats never meet
 
 
 def address() -> bytes | None:

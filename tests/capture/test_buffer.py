@@ -10,8 +10,9 @@ import tracemalloc
 import pytest
 
 from perfmonitor.capture import buffer as buffer_module
+from perfmonitor.capture import frames
 from perfmonitor.capture.buffer import ThreadCounter
-from perfmonitor.capture.records import Measurement, RequestRecord, pack_request
+from perfmonitor.capture.records import FIRST_SQL, Measurement, RequestRecord, pack_request
 from perfmonitor.models import MetricRollup, PerformanceMetric
 from tests.testapp.models import Course
 
@@ -134,6 +135,40 @@ def test_a_request_that_cannot_be_packed_is_counted_and_the_chunk_kept(perf):
     assert buffer.internal_errors == errors + 1
     assert [record[3] for record in buffer.waiting()] == [
         f"/courses/{i}/" for i in range(1, buffer_module.REQUEST_CHUNK)]
+
+
+def test_a_chunk_of_requests_is_one_frame_and_its_requests_share_their_strings(perf):
+    perf(BACKGROUND_FLUSH=False)
+    chunk = buffer_module.REQUEST_CHUNK
+    # Ten statements, each one string object for every request (the query hook interns them).
+    statements = [f'SELECT "testapp_course"."id" FROM "testapp_course" WHERE "{column}" = %s'
+                  for column in "abcdefghij"]
+    fields = [(*request_fields(i)[:8], tuple((sql, 0.5, False) for sql in statements),
+               *request_fields(i)[9:]) for i in range(chunk)]
+    for one in fields:
+        buffer.push_request(one)
+    assert frames.count(buffer._frames) == (chunk, len(buffer._frames))
+    alone = len(frames.encode([pack_request(*one) for one in fields]))
+    assert len(buffer._frames) < alone / 3  # each statement written once, then referred to
+
+    batch: list = []
+    assert buffer._take_frames(buffer._frames, buffer._marks, batch, 1) == chunk  # whole frames
+    assert batch == [pack_request(*one) for one in fields]
+    assert batch[0][FIRST_SQL:] == tuple(statements)
+    assert all(a is b for a, b in zip(batch[0][FIRST_SQL:], batch[-1][FIRST_SQL:], strict=True))
+    assert not buffer._frames and not buffer._marks and buffer._held == chunk  # until written
+
+
+def test_a_request_marshal_cannot_carry_waits_as_it_is_and_its_chunk_is_framed(perf):
+    perf(BACKGROUND_FLUSH=False)
+    odd = (*request_fields(0)[:-1], object())  # a user id no middleware makes
+    buffer.push_request(odd)
+    for i in range(1, buffer_module.REQUEST_CHUNK):
+        buffer.push_request(request_fields(i))
+    assert len(buffer) == buffer_module.REQUEST_CHUNK and buffer.internal_errors == 0
+    assert len(buffer._items) == 1 and len(buffer._marks) == buffer_module.REQUEST_CHUNK - 1
+    assert sorted(record[3] for record in buffer.waiting()) == sorted(
+        f"/courses/{i}/" for i in range(buffer_module.REQUEST_CHUNK))
 
 
 @pytest.mark.parametrize("finished", [False, True], ids=["plain tuples", "finished requests"])

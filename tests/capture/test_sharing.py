@@ -138,8 +138,8 @@ def test_the_writer_takes_no_more_than_its_buffer_holds(perf):
 def test_a_received_frame_that_is_not_a_record_is_counted_and_skipped():
     writer = Buffer()
     junk = marshal.dumps([1, 2])
-    data = (frames.encode([request(0)]) + frames.header(len(junk)) + junk
-            + frames.header(3) + b"\xff\xff\xff" + frames.encode([request(1)]))
+    data = (frames.encode([request(0)]) + frames.header(len(junk), 1) + junk
+            + frames.header(3, 1) + b"\xff\xff\xff" + frames.encode([request(1)]))
     writer._take_received(data, 4)
     batch: list[tuple[Any, ...]] = []
     assert writer._take_frames(writer._received, writer._received_marks, batch, 100) == 2
