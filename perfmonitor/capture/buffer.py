@@ -164,6 +164,8 @@ class Buffer:
         self._marks = bytearray()
         # Requests as the middleware finished them, until a chunk is packed into frames.
         self._requests: deque[tuple[Any, ...]] = deque()
+        # push_request appends without further checks while fewer requests wait.
+        self._fast_until = 0
         self._pending: list[Any] = []  # a batch whose write failed, retried first
         # ... and its prepared form, when it got that far: a retry writes what is left of
         # it (the parts that committed are not written again) instead of expanding anew.
@@ -202,11 +204,26 @@ class Buffer:
     # -- request path --------------------------------------------------------
     def push_request(self, fields: tuple[Any, ...]) -> None:
         """A finished request: :func:`~perfmonitor.capture.records.pack_request`'s
-        arguments, as one flat tuple of plain values (the queries as a tuple)."""
+        arguments, as one flat tuple of plain values (the queries as a tuple).
+
+        Most requests only append: while fewer than ``_fast_until`` requests wait
+        unpacked, appending one can neither fill the buffer, nor complete a chunk, nor
+        reach ``BATCH_SIZE`` (the full check, :meth:`_push_request_checked`, worked
+        that out last time and nothing has taken room since: the flusher only frees
+        it, and :meth:`push` and a settings change close the fast path).
+        """
+        requests = self._requests
+        if len(requests) < self._fast_until and request_path.loaded:
+            requests.append(fields)
+            return
+        self._push_request_checked(fields)
+
+    def _push_request_checked(self, fields: tuple[Any, ...]) -> None:
         requests = self._requests
         hot = request_path if request_path.loaded else request_path.load()
         waiting = len(requests) + len(self._marks) + len(self._items)
         if waiting + self._held >= hot.buffer_size:
+            self._fast_until = 0
             self._dropped.add()
             return
         requests.append(fields)
@@ -216,6 +233,11 @@ class Buffer:
             self._start()
         elif waiting >= hot.batch_size and not self._wake.is_set():
             self._wake.set()
+        # While fewer requests than this wait unpacked, the next one passes all of the
+        # above by appending alone: room for it, no chunk to pack, no flusher to wake.
+        others = len(self._marks) + len(self._items)
+        self._fast_until = min(REQUEST_CHUNK - 1, hot.buffer_size - others - self._held,
+                               hot.batch_size - others)
 
     def _pack_requests(self, limit: int | None = None) -> None:
         """Pack and marshal up to ``limit`` waiting requests (all by default), each
@@ -260,6 +282,7 @@ class Buffer:
         self._frames.extend(frame)
 
     def push(self, record: Any) -> None:
+        self._fast_until = 0  # this takes room that push_request's fast path counted on
         items, marks = self._items, self._marks
         hot = request_path if request_path.loaded else request_path.load()
         waiting = len(items) + len(marks) + len(self._requests)

@@ -137,6 +137,28 @@ def test_a_request_that_cannot_be_packed_is_counted_and_the_chunk_kept(perf):
         f"/courses/{i}/" for i in range(1, buffer_module.REQUEST_CHUNK)]
 
 
+def test_requests_that_only_append_never_take_room_that_other_records_took(perf):
+    """push_request's fast path counts on the room the last full check saw; records
+    pushed meanwhile (and a smaller BUFFER_SIZE) make the next request check again."""
+    perf(BUFFER_SIZE=100, BACKGROUND_FLUSH=False)
+    for i in range(40):  # a chunk packed, 8 waiting: the next 23 could only append
+        buffer.push_request(request_fields(i))
+    for i in range(60):
+        buffer_module.push(measurement(i))
+    for i in range(40, 50):
+        buffer.push_request(request_fields(i))
+    assert (len(buffer), buffer.captured, buffer.dropped) == (100, 100, 10)
+
+    buffer.reset()
+    perf(BUFFER_SIZE=100, BACKGROUND_FLUSH=False)
+    for i in range(40):
+        buffer.push_request(request_fields(i))
+    perf(BUFFER_SIZE=45, BACKGROUND_FLUSH=False)
+    for i in range(40, 50):
+        buffer.push_request(request_fields(i))
+    assert (len(buffer), buffer.captured, buffer.dropped) == (45, 45, 5)
+
+
 def test_a_chunk_of_requests_is_one_frame_and_its_requests_share_their_strings(perf):
     perf(BACKGROUND_FLUSH=False)
     chunk = buffer_module.REQUEST_CHUNK
