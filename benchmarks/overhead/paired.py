@@ -471,8 +471,12 @@ def main() -> None:
         after = json.loads(manage(env, "perfmonitor", "perfmonitor_totals").splitlines()[-1])
         counted = {route: after["request_rollup_counts"].get(route, 0)
                    - before["request_rollup_counts"].get(route, 0) for route in ("/one/", "/ten/")}
+        # Health rows are per process and a run's processes are new ones: the difference
+        # is this run's, not what earlier runs (or in-process experiments) left behind.
+        health = {name: (value or 0) - (before["health"].get(name) or 0)
+                  for name, value in after["health"].items()}
         result["perfmonitor_recorded"] = {"rollup_counts": counted, "sent": sent,
-                                          "health": after["health"]}
+                                          "health": health}
     result["summary"] = summarize(result["comparisons"])
     out_path.write_text(json.dumps(result, indent=1, default=str))
     print()
