@@ -182,6 +182,18 @@ class TestQueriesOutsideRequests:
         rollup = MetricRollup.objects.get(kind="query")
         assert rollup.dimension == "command:import_courses"
 
+    def test_with_capture_off_a_query_is_passed_through_without_reading_the_clock(
+            self, process_origin, perf, monkeypatch):
+        reads = []
+        clock = query_hook._perf
+        monkeypatch.setattr(query_hook, "_perf", lambda: reads.append(1) or clock())
+        perf(ENABLED=False)
+        assert Course.objects.count() == 0
+        assert reads == [] and len(buffer_module.buffer) == 0
+        perf(ENABLED=True)  # turned back on: timed and captured again
+        assert Course.objects.count() == 0
+        assert len(reads) == 2 and len(buffer_module.buffer) == 1
+
     def test_perfmonitor_own_reads_and_writes_are_never_captured(self, client, process_origin,
                                                                  flush):
         # In a process whose stray queries are captured, perfmonitor's own work
