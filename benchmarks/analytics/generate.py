@@ -9,6 +9,7 @@ format, aggregate ``*`` series, and the state compaction leaves behind
 (minute rows for the minute retention of 14 days, hour rows for every closed
 hour, day rows for every closed day, the open hour as uncompacted partial
 minute rows from two worker processes). The rows go in with COPY.
+``BENCH_DATABASE_URL`` and ``BENCH_STATE_FILE`` keep a second data set apart.
 
     DJANGO_SETTINGS_MODULE=benchmarks.analytics.settings \\
         .venv/bin/python -m benchmarks.analytics.generate [--events 10000000]
@@ -35,7 +36,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.analytics.settings")
 DAYS = 30
 MINUTES = DAYS * 24 * 60 + 60  # 30 days plus the hour 'now' falls in
 MINUTE_RETENTION_DAYS = 14
-STATE_FILE = Path(__file__).with_name("dataset.json")
+# What the benchmarks read about the data set; BENCH_STATE_FILE keeps a second one apart.
+STATE_FILE = Path(os.environ.get("BENCH_STATE_FILE", Path(__file__).with_name("dataset.json")))
 HEADER = struct.Struct("<BBdI")
 
 
@@ -210,7 +212,7 @@ def main() -> None:  # noqa: PLR0915
     origin = (now - timedelta(days=DAYS)).replace(minute=0, second=0)
 
     print(f"creating schema in {connection.settings_dict['NAME']} ...", flush=True)
-    _recreate_database(connection.settings_dict["NAME"])
+    _recreate_database(connection.settings_dict)
     connection.close()
     call_command("migrate", verbosity=0)
 
@@ -421,12 +423,14 @@ def _combine(group: np.ndarray, cols: dict[str, np.ndarray]) -> dict[str, np.nda
             "errors": np.add.reduceat(cols["errors"][order], start)}
 
 
-def _recreate_database(name: str) -> None:
+def _recreate_database(db: dict) -> None:
     import psycopg
 
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        c.execute(f'CREATE DATABASE "{name}"')
+    with psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432,
+                         user=db["USER"], password=db["PASSWORD"] or None, dbname="postgres",
+                         autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{db["NAME"]}"')
+        c.execute(f'CREATE DATABASE "{db["NAME"]}"')
 
 
 def _copy_rows(connection, parts) -> int:  # noqa: ANN001

@@ -31,6 +31,7 @@ import json
 import os
 import pstats
 import resource
+import shutil
 import signal
 import socket
 import statistics
@@ -42,7 +43,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
+RESULTS = Path(os.environ.get("BENCH_RESULTS", HERE / "results"))
 EVENTS_PER_BATCH = 50
 TICKS = os.sysconf("SC_CLK_TCK")
 SAMPLE_RATE = [1.0]  # the server's SAMPLE_RATE (--sample-rate)
@@ -207,7 +208,7 @@ def start_server(server_name: str, port: int, workers: int,
         except OSError:
             time.sleep(0.2)
     server.kill()
-    raise SystemExit("gunicorn did not start")
+    raise SystemExit(f"{server_name} did not start")
 
 
 COLLECT_PATH = "/perfmonitor/api/v1/collect"
@@ -444,6 +445,9 @@ def main() -> None:
     if "granian" in servers and not (Path(sys.executable).parent / "granian").exists():
         print("granian is not installed (pip install granian): measuring without it")
         servers.remove("granian")
+    if servers and shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk), and the HTTP measurements "
+                         "need it: --no-http measures in process only")
 
     django.setup()
     ensure_database()

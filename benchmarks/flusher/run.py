@@ -239,7 +239,7 @@ def main() -> None:
     lines.append(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
     report = "\n".join(lines)
     print("\n" + report)
-    results = Path(__file__).resolve().parent / "results"
+    results = Path(os.environ.get("BENCH_RESULTS", Path(__file__).resolve().parent / "results"))
     results.mkdir(exist_ok=True)
     (results / "latest.md").write_text(report + "\n")
 

@@ -32,12 +32,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.journeys.settings")
 
 def ensure_database() -> None:
     import psycopg
+    from django.conf import settings
 
-    name = os.environ.get("BENCH_DB", "bench_journeys")
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres",
+    db = settings.DATABASES["default"]
+    with psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432,
+                         user=db["USER"], password=db["PASSWORD"] or None, dbname="postgres",
                          autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                            [db["NAME"]]).fetchone():
+            conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
 
 
 def per_call_us(fn: Callable[[int], None], calls: int) -> float:

@@ -1,12 +1,12 @@
-"""Settings of the journeys benchmark: the test settings on the bench_journeys database."""
+"""Settings of the journeys benchmark: the test settings on the bench_journeys database
+(``BENCH_DATABASE_URL`` to change)."""
 
 import os
 
+import dj_database_url
+
 from tests.settings import *  # noqa: F403
 
-DATABASES = {"default": {
-    "ENGINE": "django.db.backends.postgresql",
-    "NAME": os.environ.get("BENCH_DB", "bench_journeys"),
-    "USER": "postgres", "HOST": "127.0.0.1", "PORT": 5432,
-}}
+DATABASES = {"default": dj_database_url.parse(os.environ.get(
+    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_journeys"))}
 PERFMONITOR = {"BACKGROUND_FLUSH": False, "LIVE_UPDATES": False}

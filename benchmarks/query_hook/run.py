@@ -98,7 +98,7 @@ def variants(alias: str) -> dict[str, Callable[[int], float]]:
 
     from perfmonitor.capture import buffer as buffer_module
     from perfmonitor.capture import query_hook
-    from perfmonitor.capture.context import CaptureContext, current, suppressed
+    from perfmonitor.capture.context import SUPPRESSED, CaptureContext, current
 
     connection = connections[alias]
     timer = query_hook.query_timer
@@ -132,7 +132,7 @@ def variants(alias: str) -> dict[str, Callable[[int], float]]:
 
     def own(n: int) -> float:
         installed(True)
-        return run_queries(alias, n, lambda: suppressed.set(True), suppressed.reset)
+        return run_queries(alias, n, lambda: current.set(SUPPRESSED), current.reset)
 
     def standalone(n: int) -> float:
         installed(True)
@@ -240,10 +240,10 @@ def main() -> None:
     parser.add_argument("--sqlite-queries", type=int, default=5_000)
     parser.add_argument("--postgres-queries", type=int, default=2_000)
     parser.add_argument("--postgres-url", default=os.environ.get(
-        "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test"))
+        "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test"), help="empty: SQLite only")
     args = parser.parse_args()
 
-    postgres = args.postgres_url if reachable(args.postgres_url) else None
+    postgres = args.postgres_url if args.postgres_url and reachable(args.postgres_url) else None
     aliases = configure(postgres)
     counts = {"sqlite": args.sqlite_queries, "postgres": args.postgres_queries}
     print(f"query hook microbenchmark: {args.rounds} interleaved rounds, medians; "
