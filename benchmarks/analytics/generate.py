@@ -201,6 +201,7 @@ def main() -> None:  # noqa: PLR0915
     from django.core.management import call_command
     from django.db import connection
 
+    from benchmarks.database import create_database
     from perfmonitor.analytics.query import ALL, LEVELS, NAME_TOTAL_KINDS
     from perfmonitor.analytics.sketch import _key
 
@@ -212,7 +213,7 @@ def main() -> None:  # noqa: PLR0915
     origin = (now - timedelta(days=DAYS)).replace(minute=0, second=0)
 
     print(f"creating schema in {connection.settings_dict['NAME']} ...", flush=True)
-    _recreate_database(connection.settings_dict)
+    create_database(connection.settings_dict, recreate=True)
     connection.close()
     call_command("migrate", verbosity=0)
 
@@ -421,16 +422,6 @@ def _combine(group: np.ndarray, cols: dict[str, np.ndarray]) -> dict[str, np.nda
             "min": np.minimum.reduceat(cols["min"][order], start),
             "max": np.maximum.reduceat(cols["max"][order], start),
             "errors": np.add.reduceat(cols["errors"][order], start)}
-
-
-def _recreate_database(db: dict) -> None:
-    import psycopg
-
-    with psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432,
-                         user=db["USER"], password=db["PASSWORD"] or None, dbname="postgres",
-                         autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{db["NAME"]}"')
-        c.execute(f'CREATE DATABASE "{db["NAME"]}"')
 
 
 def _copy_rows(connection, parts) -> int:  # noqa: ANN001

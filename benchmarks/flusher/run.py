@@ -97,17 +97,12 @@ RECORDS: dict[str, Callable[[int, random.Random], list[Any]]] = {
 
 # -- database --------------------------------------------------------------------------------
 def ensure_database() -> None:
-    import psycopg
     from django.conf import settings
     from django.core.management import call_command
 
-    db = settings.DATABASES["default"]
-    with psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432,
-                         user=db["USER"], password=db["PASSWORD"] or None, dbname="postgres",
-                         autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                            [db["NAME"]]).fetchone():
-            conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
+    from benchmarks.database import create_database
+
+    create_database(settings.DATABASES["default"])
     call_command("migrate", verbosity=0, interactive=False)
 
 

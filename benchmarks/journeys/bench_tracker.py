@@ -31,16 +31,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.journeys.settings")
 
 
 def ensure_database() -> None:
-    import psycopg
     from django.conf import settings
 
-    db = settings.DATABASES["default"]
-    with psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432,
-                         user=db["USER"], password=db["PASSWORD"] or None, dbname="postgres",
-                         autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                            [db["NAME"]]).fetchone():
-            conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
+    from benchmarks.database import create_database
+
+    create_database(settings.DATABASES["default"])
 
 
 def per_call_us(fn: Callable[[int], None], calls: int) -> float:
