@@ -4,7 +4,9 @@
 
 Prints, per function, what OTHER spends more than BASE per request: instructions
 (``Ir``) and, for dumps made with ``--cache-sim``, first-level data-cache misses
-(``D1mr + D1mw``). Costs are exclusive (the function's own, not its callees').
+(``D1mr + D1mw``) and last-level misses, instruction and data (``ILmr + DLmr + DLmw``:
+with ``footprint.py``'s emptied cache, the lines a request fetches from memory). Costs are
+exclusive (the function's own, not its callees').
 Compare segment dumps of the same view and thread, e.g. bare's and perfmonitor's
 ``cg-<profile>-ten.<pid>.<thread>-<part>`` files from two ``--split-threads`` runs.
 """
@@ -57,24 +59,28 @@ def main() -> None:
     parser.add_argument("other")
     parser.add_argument("--requests", type=float, default=100.0,
                         help="requests in each segment (instructions.py: 100 on /ten/)")
-    parser.add_argument("--sort", choices=("ir", "d1"), default="d1")
+    parser.add_argument("--sort", choices=("ir", "d1", "ll"), default="d1")
     parser.add_argument("--top", type=int, default=30)
     args = parser.parse_args()
     events, base = exclusive_costs(args.base)
     _, other = exclusive_costs(args.other)
     ir = events.index("Ir")
     d1 = [events.index(e) for e in ("D1mr", "D1mw") if e in events]
+    ll = [events.index(e) for e in ("ILmr", "DLmr", "DLmw") if e in events]
     rows = []
     for function in set(base) | set(other):
         b, o = base.get(function, [0] * 16), other.get(function, [0] * 16)
-        rows.append((o[ir] - b[ir], sum(o[i] for i in d1) - sum(b[i] for i in d1), function))
-    rows.sort(key=lambda r: r[0] if args.sort == "ir" or not d1 else r[1], reverse=True)
+        rows.append((o[ir] - b[ir], sum(o[i] - b[i] for i in d1),
+                     sum(o[i] - b[i] for i in ll), function))
+    column = {"ir": 0, "d1": 1 if d1 else 0, "ll": 2 if ll else 0}[args.sort]
+    rows.sort(key=lambda r: r[column], reverse=True)
     n = args.requests
     print(f"per request: instructions {sum(r[0] for r in rows) / n:+.0f}"
-          + (f", D1 data misses {sum(r[1] for r in rows) / n:+.0f}" if d1 else ""))
-    print(f"{'Ir':>9} {'D1 miss':>8}  function")
-    for extra_ir, extra_d1, function in rows[:args.top]:
-        print(f"{extra_ir / n:+9.0f} {extra_d1 / n:+8.0f}  {function[:100]}")
+          + (f", D1 data misses {sum(r[1] for r in rows) / n:+.0f}" if d1 else "")
+          + (f", last-level misses {sum(r[2] for r in rows) / n:+.0f}" if ll else ""))
+    print(f"{'Ir':>9} {'D1 miss':>8} {'LL miss':>8}  function")
+    for extra_ir, extra_d1, extra_ll, function in rows[:args.top]:
+        print(f"{extra_ir / n:+9.0f} {extra_d1 / n:+8.0f} {extra_ll / n:+8.0f}  {function[:100]}")
 
 
 if __name__ == "__main__":
