@@ -8,6 +8,7 @@ The numbers mean nothing here. Scripts that need PostgreSQL run in the PostgreSQ
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -137,3 +138,61 @@ def test_query_hook_benchmark(bench_env):
     assert "backend    variant        us/query" in output
     assert "sqlite     request" in output
     assert ("postgres   request" in output) is postgres
+
+
+def _window(requests: int, web: float, background: float, pg: float, monitor_pg: float,
+            user_s: float, system_s: float) -> dict[str, float]:
+    return {"requests": requests, "rps": requests / 3, "p99_ms": 10.0, "non_2xx": 0,
+            "socket_errors": 0, "cpu_us_per_request": web + pg, "web_us_per_request": web,
+            "pg_us_per_request": pg, "monitor_pg_us_per_request": monitor_pg,
+            "background_us_per_request": background, "user_s": user_s, "system_s": system_s,
+            "workers_rss_mb": 100.0}
+
+
+def test_overhead_report_pools_runs_and_splits_the_cpu(tmp_path):
+    """``paired.py --report``: ratios per block, pooled over runs, and where the CPU went."""
+    def pair(block: int, extra_serving: float) -> dict:
+        bare = _window(1000, 5000.0, 0.0, 1300.0, 0.0, 4.6, 0.4)
+        profile = _window(1000, 5000.0 + extra_serving + 30.0, 30.0, 1310.0, 9.0,
+                          4.6 + extra_serving / 1000, 0.4)
+        cpu = profile["cpu_us_per_request"] / bare["cpu_us_per_request"]
+        return {"bare": bare, "profile": profile, "block": block, "rps_ratio": 1.0,
+                "cpu_ratio": cpu, "p99_ratio": 1.0}
+
+    runs = []
+    for n, extras in enumerate(([100.0, 140.0, 120.0, 120.0], [200.0, 200.0])):
+        pairs = [pair(i // 2, extra) for i, extra in enumerate(extras)]
+        path = tmp_path / f"run{n}.json"
+        path.write_text(json.dumps({"comparisons": [
+            {"profile": "perfmonitor", "view": "ten", "pairs": pairs, "problems": []}]}))
+        runs.append(str(path))
+    done = subprocess.run([sys.executable, "benchmarks/overhead/paired.py", "--report",
+                           ",".join(runs)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    # Three blocks (two from the first run, one from the second), each its pairs' mean:
+    # extra serving time 120, 120 and 200 µs. The median block: that, the flusher's 30 and
+    # PostgreSQL's 10 more (the writer's 9 included) over bare's 6300.
+    row = next(line for line in lines if line.startswith("| 10-query | perfmonitor | 3 x 2"))
+    assert f"| {(6300 + 120 + 30 + 10) / 6300:.3f} [" in row
+    assert "CPU/req x" in done.stdout and "vs <= 1.02: not met" in done.stdout
+    split = next(line for line in lines
+                 if line.startswith("| 10-query | perfmonitor | +") and "x" not in line)
+    # Medians over the six pairs: serving +130 (100, 120, 120, 140, 200, 200), the flusher's
+    # thread +30, the views' backends +1, the writer's backend +9, user time +130.
+    assert split == "| 10-query | perfmonitor | +130 | +30 | +1 | +9 | +130 | +0 |"
+
+
+def test_overhead_report_reads_results_without_the_split(tmp_path):
+    old = {"bare": {"requests": 10, "rps": 5.0, "p99_ms": 1.0, "non_2xx": 0,
+                    "socket_errors": 0, "cpu_us_per_request": 100.0},
+           "rps_ratio": 1.0, "cpu_ratio": 1.01, "p99_ratio": 1.0}
+    old["profile"] = dict(old["bare"])
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"comparisons": [
+        {"profile": "placebo", "view": "one", "pairs": [old], "problems": []}]}))
+    done = subprocess.run([sys.executable, "benchmarks/overhead/paired.py", "--report", str(path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "| 1-query | placebo | 1 x 1 |" in done.stdout
+    assert "serving threads" not in done.stdout

@@ -325,11 +325,55 @@ def summarize(comparisons: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "pg_us_per_request", "monitor_pg_us_per_request", "workers_rss_mb"):
             row[f"bare_{key}"] = statistics.median(p["bare"].get(key, 0) for p in pairs)
             row[f"profile_{key}"] = statistics.median(p["profile"].get(key, 0) for p in pairs)
+        row["split_us"] = cpu_split(pairs)
         row["non_2xx"] = sum(p["profile"]["non_2xx"] + p["bare"]["non_2xx"] for p in pairs)
         row["socket_errors"] = sum(p["profile"]["socket_errors"] + p["bare"]["socket_errors"]
                                    for p in pairs)
         rows.append(row)
     return rows
+
+
+# Where a profile's extra CPU per request goes: (label, the part of one server's window).
+SPLIT_PARTS = (
+    ("serving threads", lambda w: w["web_us_per_request"] - w["background_us_per_request"]),
+    ("other threads", lambda w: w["background_us_per_request"]),
+    ("PG, views' backends", lambda w: w["pg_us_per_request"] - w["monitor_pg_us_per_request"]),
+    ("PG, other backends", lambda w: w["monitor_pg_us_per_request"]),
+    ("user", lambda w: w["user_s"] * 1e6 / w["requests"]),
+    ("kernel", lambda w: w["system_s"] * 1e6 / w["requests"]),
+)
+
+
+def cpu_split(pairs: list[dict[str, Any]]) -> dict[str, float] | None:
+    """µs per request the profile spends over bare, part by part: the median over pairs of
+    profile minus bare in the same pair. "other threads" are the workers' threads besides
+    the serving one (perfmonitor's flusher, sentry-sdk's transport); "PG, other
+    backends" the server's PostgreSQL backends that ran no view statement (perfmonitor's
+    writer connection); "user" and "kernel" split the workers' time from 10 ms ticks, so only
+    their medians over many windows mean anything. None for results without the split
+    (older runs)."""
+    try:
+        return {label: statistics.median(part(p["profile"]) - part(p["bare"]) for p in pairs)
+                for label, part in SPLIT_PARTS}
+    except (KeyError, ZeroDivisionError):
+        return None
+
+
+def split_markdown(rows: list[dict[str, Any]]) -> str:
+    """The summary's CPU split as a table (empty when no row has one)."""
+    rows = [r for r in rows if r.get("split_us")]
+    if not rows:
+        return ""
+    labels = [label for label, _ in SPLIT_PARTS]
+    lines = ["| view | profile | " + " | ".join(labels) + " |", "|" + "---|" * (len(labels) + 2)]
+    for r in rows:
+        split = r["split_us"]
+        lines.append(f"| {VIEW_LABELS.get(r['view'], r['view'])} | {r['profile']} | "
+                     + " | ".join(f"{split[label]:+.0f}" for label in labels) + " |")
+    lines.append("")
+    lines.append("CPU µs per request over bare, median over pairs of the difference in the "
+                 "same pair; user and kernel are the workers' (from 10 ms ticks).")
+    return "\n".join(lines)
 
 
 def pooled(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -404,9 +448,13 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.report:
         runs = [json.loads(Path(path).read_text()) for path in args.report.split(",")]
-        print(markdown(summarize(pooled(runs)),
-                       any(run.get("perfmonitor_settings") or run.get("perfmonitor_diagnostic")
-                           for run in runs)))
+        rows = summarize(pooled(runs))
+        print(markdown(rows, any(run.get("perfmonitor_settings")
+                                 or run.get("perfmonitor_diagnostic") for run in runs)))
+        split = split_markdown(rows)
+        if split:
+            print()
+            print(split)
         return
     if Path(sys.prefix).resolve() != (HERE / ".venv").resolve():
         from run import ensure_venv
@@ -482,6 +530,10 @@ def main() -> None:
     print()
     print(markdown(result["summary"], bool(result["perfmonitor_settings"]
                                            or result["perfmonitor_diagnostic"])))
+    split = split_markdown(result["summary"])
+    if split:
+        print()
+        print(split)
     if before is not None:
         rec = result["perfmonitor_recorded"]
         print(f"- perfmonitor rollups counted {rec['rollup_counts']} requests; wrk and checks "
