@@ -431,6 +431,12 @@ def markdown(rows: list[dict[str, Any]], diagnostic: bool = False) -> str:
     return "\n".join(lines)
 
 
+def tables(rows: list[dict[str, Any]], diagnostic: bool = False) -> str:
+    """The summary table with its verdicts, then the CPU split (where the runs have it)."""
+    split = split_markdown(rows)
+    return markdown(rows, diagnostic) + (f"\n\n{split}" if split else "")
+
+
 def _verdict(value: tuple[float, float, float], target: float, at_least: bool) -> str:
     median, low, high = value
     if at_least:
@@ -448,13 +454,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.report:
         runs = [json.loads(Path(path).read_text()) for path in args.report.split(",")]
-        rows = summarize(pooled(runs))
-        print(markdown(rows, any(run.get("perfmonitor_settings")
-                                 or run.get("perfmonitor_diagnostic") for run in runs)))
-        split = split_markdown(rows)
-        if split:
-            print()
-            print(split)
+        print(tables(summarize(pooled(runs)), any(run.get("perfmonitor_settings")
+                                                   or run.get("perfmonitor_diagnostic")
+                                                   for run in runs)))
         return
     if Path(sys.prefix).resolve() != (HERE / ".venv").resolve():
         from run import ensure_venv
@@ -528,12 +530,8 @@ def main() -> None:
     result["summary"] = summarize(result["comparisons"])
     out_path.write_text(json.dumps(result, indent=1, default=str))
     print()
-    print(markdown(result["summary"], bool(result["perfmonitor_settings"]
-                                           or result["perfmonitor_diagnostic"])))
-    split = split_markdown(result["summary"])
-    if split:
-        print()
-        print(split)
+    print(tables(result["summary"], bool(result["perfmonitor_settings"]
+                                         or result["perfmonitor_diagnostic"])))
     if before is not None:
         rec = result["perfmonitor_recorded"]
         print(f"- perfmonitor rollups counted {rec['rollup_counts']} requests; wrk and checks "
