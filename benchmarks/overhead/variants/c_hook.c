@@ -5,6 +5,7 @@
 
 static PyObject *current_var, *suppressed, *interned, *fallback, *record;
 static PyObject *s_queries, *s_limit;
+static Py_ssize_t max_interned;
 
 static double now(void) {
     struct timespec ts;
@@ -44,7 +45,7 @@ query_timer(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         if (cap >= 0 && PyList_GET_SIZE(queries) < cap) {
             PyObject *canon = PyDict_GetItemWithError(interned, sql);
             if (canon == NULL && !PyErr_Occurred()) {
-                if (PyDict_GET_SIZE(interned) >= 5000) PyDict_Clear(interned);
+                if (PyDict_GET_SIZE(interned) >= max_interned) PyDict_Clear(interned);
                 if (PyDict_SetItem(interned, sql, sql) == 0) canon = sql;
             }
             if (canon != NULL) {
@@ -71,7 +72,8 @@ query_timer(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 configure(PyObject *self, PyObject *args)
 {
-    if (!PyArg_ParseTuple(args, "OOOOO", &current_var, &suppressed, &interned, &fallback, &record))
+    if (!PyArg_ParseTuple(args, "OOOOOn", &current_var, &suppressed, &interned, &fallback,
+                          &record, &max_interned))
         return NULL;
     Py_INCREF(current_var); Py_INCREF(suppressed); Py_INCREF(interned);
     Py_INCREF(fallback); Py_INCREF(record);

@@ -11,8 +11,8 @@ Python one does inside a request (one ContextVar read, the clock around the quer
 the interned statement appended to the context's list below its cap) and hands
 everything else (outside requests, suppressed, failures, past the cap, odd
 statements) to the Python code. Compare it with a worktree of the same commit at a
-path of the same length (``git worktree add /tmp/python-hk HEAD``): where the files
-are moves a build's layout (README).
+path of the same length (``git worktree add /tmp/p-hook HEAD`` beside ``/tmp/c-hook``):
+where the files are moves a build's layout (README).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ ROOT = HERE.parents[2]
 VENV_PYTHON = HERE.parent / ".venv" / "bin" / "python"
 HOOK = '''from perfmonitor.capture import _pmhook  # noqa: E402  (benchmarks/overhead/variants)
 
-_pmhook.configure(current, SUPPRESSED, _interned, _py_query_timer, _record)
+_pmhook.configure(current, SUPPRESSED, _interned, _py_query_timer, _record, MAX_INTERNED_SQL)
 query_timer = _pmhook.query_timer
 
 
