@@ -5,6 +5,12 @@ that already exist when the app is ready. The wrapper only times the call and
 appends ``(sql, ms, failed)`` to the current capture context; fingerprinting
 happens in the flusher.
 
+The common case (a query inside a request or task) runs compiled when
+``perfmonitor.capture._speedups`` was built at install time, which halves what a
+query costs the host; without a compiler, or with the environment variable
+``PERFMONITOR_PURE_PYTHON=1``, ``_py_query_timer`` alone does everything.
+``IMPLEMENTATION`` tells which one this process uses.
+
 The timer goes first in ``execute_wrappers`` (outermost): the host's own
 ``with connection.execute_wrapper(...)`` blocks pop the *last* wrapper on exit,
 so appending ours while such a block is open (the first query of a thread
@@ -14,6 +20,7 @@ and leave theirs installed.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -52,8 +59,8 @@ def _fallback_origin() -> str | None:
 _current_context = current.get
 
 
-def query_timer(execute: Any, sql: Any, params: Any, many: bool, context: Any) -> Any:
-    """The execute wrapper. One function serves every connection.
+def _py_query_timer(execute: Any, sql: Any, params: Any, many: bool, context: Any) -> Any:
+    """The execute wrapper in Python. One function serves every connection.
 
     A plain function, not an object with ``__call__``: Django calls it through a
     ``functools.partial`` once per query, and a function call is ~1000 machine
@@ -117,6 +124,27 @@ def _statement(sql: Any) -> str:
         return intern_sql(sql)
     # psycopg sql.Composed and friends: their repr can hold literal values.
     return f"<{type(sql).__name__}>"
+
+
+def _count_error(exc: BaseException) -> None:
+    buffer_module.buffer.count_internal_error("query hook", exc)
+
+
+def _compiled_timer() -> Any:
+    """The compiled timer configured with this module's state, or None."""
+    if os.environ.get("PERFMONITOR_PURE_PYTHON", "").strip().lower() in ("1", "true", "yes"):
+        return None
+    try:
+        from perfmonitor.capture import _speedups  # type: ignore[attr-defined]
+    except ImportError:  # not built (no compiler at install time): the Python timer
+        return None
+    _speedups.configure(current, SUPPRESSED, _interned, _py_query_timer, _record, _count_error,
+                        MAX_INTERNED_SQL)
+    return _speedups.query_timer
+
+
+query_timer: Any = _compiled_timer() or _py_query_timer
+IMPLEMENTATION = "python" if query_timer is _py_query_timer else "compiled"
 
 
 def install(connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
