@@ -1,4 +1,11 @@
-/* perfmonitor.capture._speedups: the query hook's common case, compiled.
+/* perfmonitor.capture._speedups: the request path's common case, compiled.
+ *
+ * Two pieces, each the compiled twin of Python code that stays the definition of
+ * what is recorded and handles every uncommon case:
+ *
+ * - query_timer(), for query_hook._py_query_timer;
+ * - Middleware, whose call is middleware.PerformanceMiddleware.__call__ with
+ *   _begin() and _finish() for a sync request whose response is not streamed.
  *
  * query_timer() does what query_hook._py_query_timer does for a query inside a
  * request or task: one ContextVar read, the clock around the query, and the
@@ -9,11 +16,14 @@
  * recorded. The module is optional: without a compiler, or with
  * PERFMONITOR_PURE_PYTHON=1, query_hook uses its Python timer alone.
  *
- * Why compiled: on a busy host the Python wrapper costs a query about 10 us of
- * CPU with cold caches, this one about half (benchmarks/overhead/README.md).
+ * Why compiled: on a busy host the request path's Python runs with cold caches,
+ * and its bytecode is most of what a request costs beyond the site's own work: the
+ * Python query wrapper cost a query about 10 us of CPU there, this one about half
+ * (benchmarks/overhead/README.md).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 
 #if PY_VERSION_HEX < 0x030D0000
 #  ifdef _WIN32
@@ -227,16 +237,579 @@ PyDoc_STRVAR(configure_doc,
 "interning dict, the Python timer for every uncommon case, the slow path for\n"
 "failed queries and queries past the cap, the error counter and the interning cap.");
 
+
+/* ---- the middleware ------------------------------------------------------------ */
+
+/* Set by configure_middleware(). */
+static PyObject *request_path;    /* conf.request_path: the settings a request reads */
+static PyObject *context_type;    /* context.CaptureContext */
+static PyObject *py_begin;        /* middleware._begin(request) */
+static PyObject *py_finish;       /* middleware._finish(request, response, ctx, wall, start, exc=None) */
+static PyObject *route_cache;     /* middleware._route_cache */
+static PyObject *method_names;    /* middleware._METHODS */
+static PyObject *buffer_module;   /* capture.buffer: its .buffer takes the record */
+static PyObject *mw_on_error;     /* counts an exception raised in _finish's work */
+static PyObject *time_time, *perf_counter;
+static PyObject *empty_tuple, *empty_str, *s_query_string;
+static PyObject *s_loaded, *s_enabled, *s_ignore_prefixes, *s_query_limit, *s_path;
+static PyObject *s_overflow, *s_exception, *s_overflow_lock, *s_resolver_match, *s_route;
+static PyObject *s_func, *s_view_name, *s_status_code, *s_streaming, *s_method, *s_meta;
+static PyObject *s_dict, *s_cached_user, *s_is_authenticated, *s_pk, *s_buffer;
+static PyObject *s_requests, *s_fast_until, *s_push_request, *s_append;
+
+/* A new CaptureContext(limit) without running its __init__ in the interpreter:
+ * the same slots, the same values (tests/capture/test_speedups.py compares them). */
+static PyObject *
+new_context(PyObject *limit)
+{
+    PyTypeObject *type = (PyTypeObject *)context_type;
+    PyObject *ctx = type->tp_new(type, empty_tuple, NULL);
+    if (ctx == NULL) {
+        return NULL;
+    }
+    PyObject *queries = PyList_New(0);
+    if (queries == NULL
+            || PyObject_SetAttr(ctx, s_queries, queries) < 0
+            || PyObject_SetAttr(ctx, s_overflow, Py_None) < 0
+            || PyObject_SetAttr(ctx, s_limit, limit) < 0
+            || PyObject_SetAttr(ctx, s_exception, empty_str) < 0
+            || PyObject_SetAttr(ctx, s_overflow_lock, Py_None) < 0) {
+        Py_XDECREF(queries);
+        Py_DECREF(ctx);
+        return NULL;
+    }
+    Py_DECREF(queries);
+    return ctx;
+}
+
+/* _begin(request): a new context, SUPPRESSED (an ignored path) or None (capture
+ * off). Settings not loaded yet, odd values and errors go to the Python _begin. */
+static PyObject *
+begin(PyObject *request)
+{
+    PyObject *ctx = NULL, *prefixes = NULL, *limit = NULL, *path = NULL;
+    PyObject *flag = PyObject_GetAttr(request_path, s_loaded);
+    if (flag != Py_True) {
+        goto python;
+    }
+    Py_DECREF(flag);
+    flag = PyObject_GetAttr(request_path, s_enabled);
+    if (flag == Py_False) {
+        Py_DECREF(flag);
+        Py_RETURN_NONE;
+    }
+    if (flag != Py_True) {
+        goto python;
+    }
+    prefixes = PyObject_GetAttr(request_path, s_ignore_prefixes);
+    limit = prefixes ? PyObject_GetAttr(request_path, s_query_limit) : NULL;
+    path = limit ? PyObject_GetAttr(request, s_path) : NULL;
+    if (path == NULL || !PyTuple_CheckExact(prefixes) || !PyLong_CheckExact(limit)
+            || !PyUnicode_CheckExact(path)) {
+        goto python;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(prefixes); i++) {
+        PyObject *prefix = PyTuple_GET_ITEM(prefixes, i);
+        if (!PyUnicode_CheckExact(prefix)) {
+            goto python;
+        }
+        Py_ssize_t match = PyUnicode_Tailmatch(path, prefix, 0, PY_SSIZE_T_MAX, -1);
+        if (match < 0) {
+            goto python;
+        }
+        if (match) {
+            ctx = Py_NewRef(suppressed);
+            goto done;
+        }
+    }
+    ctx = new_context(limit);
+    if (ctx == NULL) {
+        goto python;
+    }
+done:
+    Py_XDECREF(flag);
+    Py_XDECREF(prefixes);
+    Py_XDECREF(limit);
+    Py_XDECREF(path);
+    return ctx;
+python:
+    PyErr_Clear();  /* the Python _begin meets the same error again, and counts it */
+    Py_XDECREF(flag);
+    Py_XDECREF(prefixes);
+    Py_XDECREF(limit);
+    Py_XDECREF(path);
+    return PyObject_CallOneArg(py_begin, request);
+}
+
+/* _user_id(request): the pk of a user the host already loaded, else "". */
+static PyObject *
+user_id(PyObject *request)
+{
+    PyObject *attributes = PyObject_GetAttr(request, s_dict);
+    if (attributes == NULL) {
+        return NULL;
+    }
+    PyObject *user = PyDict_CheckExact(attributes)
+        ? PyDict_GetItemWithError(attributes, s_cached_user) : NULL;  /* borrowed */
+    if (user == NULL || user == Py_None) {
+        Py_DECREF(attributes);
+        return PyErr_Occurred() ? NULL : Py_NewRef(empty_str);
+    }
+    Py_INCREF(user);
+    Py_DECREF(attributes);
+    PyObject *result = NULL;
+    PyObject *authenticated = PyObject_GetAttr(user, s_is_authenticated);
+    if (authenticated == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            PyErr_Clear();
+            result = Py_NewRef(empty_str);
+        }
+    }
+    else {
+        int truth = PyObject_IsTrue(authenticated);
+        if (truth == 0) {
+            result = Py_NewRef(empty_str);
+        }
+        else if (truth > 0) {
+            PyObject *pk = PyObject_GetAttr(user, s_pk);
+            result = pk ? PyObject_Str(pk) : NULL;
+            Py_XDECREF(pk);
+        }
+        Py_DECREF(authenticated);
+    }
+    Py_DECREF(user);
+    return result;
+}
+
+/* Appends to buffer._requests when push_request's fast path would, else calls
+ * buffer.push_request(fields). 0, or -1 with an exception set. */
+static int
+push_request(PyObject *fields)
+{
+    PyObject *buffer = PyObject_GetAttr(buffer_module, s_buffer);
+    if (buffer == NULL) {
+        return -1;
+    }
+    PyObject *result = NULL;
+    PyObject *requests = PyObject_GetAttr(buffer, s_requests);
+    PyObject *fast_until = requests ? PyObject_GetAttr(buffer, s_fast_until) : NULL;
+    PyObject *loaded = fast_until ? PyObject_GetAttr(request_path, s_loaded) : NULL;
+    if (loaded != NULL) {
+        Py_ssize_t waiting = PyObject_Length(requests);
+        Py_ssize_t until = PyLong_AsSsize_t(fast_until);
+        if (waiting >= 0 && !(until == -1 && PyErr_Occurred())) {
+            result = waiting < until && loaded == Py_True
+                ? PyObject_CallMethodOneArg(requests, s_append, fields)
+                : PyObject_CallMethodOneArg(buffer, s_push_request, fields);
+        }
+    }
+    Py_XDECREF(loaded);
+    Py_XDECREF(fast_until);
+    Py_XDECREF(requests);
+    Py_DECREF(buffer);
+    if (result == NULL) {
+        return -1;
+    }
+    Py_DECREF(result);
+    return 0;
+}
+
+/* The common case of _finish(): a resolved route already in the cache, a response
+ * that is not streamed. 1: recorded or deliberately skipped, 0: not the common
+ * case (nothing done; the Python _finish takes it), -1: an exception is set. */
+static int
+finish_common(PyObject *request, PyObject *response, PyObject *ctx, PyObject *wall,
+              double start)
+{
+    int outcome = -1;
+    PyObject *match = NULL, *route = NULL, *func = NULL, *view_name = NULL, *key = NULL;
+    PyObject *status = NULL, *streaming = NULL, *method = NULL, *path = NULL, *meta = NULL;
+    PyObject *query_string = NULL, *queries = NULL, *overflow = NULL, *exception = NULL;
+    PyObject *user = NULL, *duration = NULL, *fields = NULL;
+    PyObject *end = PyObject_CallNoArgs(perf_counter);
+    if (end == NULL) {
+        goto out;
+    }
+    double ended = PyFloat_AsDouble(end);
+    if (ended == -1.0 && PyErr_Occurred()) {
+        goto out;
+    }
+    double ms = (ended - start) * 1000.0;
+    match = PyObject_GetAttr(request, s_resolver_match);
+    if (match == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            goto out;
+        }
+        PyErr_Clear();
+        outcome = 0;
+        goto out;
+    }
+    if (match == Py_None || response == Py_None) {
+        outcome = 0;
+        goto out;
+    }
+    route = PyObject_GetAttr(match, s_route);
+    func = route ? PyObject_GetAttr(match, s_func) : NULL;
+    view_name = func ? PyObject_GetAttr(match, s_view_name) : NULL;
+    if (view_name == NULL) {
+        goto out;
+    }
+    if (!PyUnicode_CheckExact(route) || !PyUnicode_CheckExact(view_name)) {
+        outcome = 0;  /* None (the Python code makes the key with ``or ""``) */
+        goto out;
+    }
+    key = PyTuple_Pack(3, route, func, view_name);
+    if (key == NULL) {
+        goto out;
+    }
+    PyObject *cached = PyDict_GetItemWithError(route_cache, key);  /* borrowed */
+    if (cached == NULL) {
+        if (PyErr_Occurred()) {  /* an unhashable view: the Python code copes */
+            PyErr_Clear();
+        }
+        outcome = 0;
+        goto out;
+    }
+    if (!PyTuple_CheckExact(cached) || PyTuple_GET_SIZE(cached) != 4) {
+        outcome = 0;
+        goto out;
+    }
+    Py_INCREF(cached);
+    int skip = PyObject_IsTrue(PyTuple_GET_ITEM(cached, 3));
+    if (skip != 0) {
+        Py_DECREF(cached);
+        outcome = skip > 0 ? 1 : -1;
+        goto out;
+    }
+    streaming = PyObject_GetAttr(response, s_streaming);
+    if (streaming == NULL) {
+        Py_DECREF(cached);
+        goto out;
+    }
+    if (streaming != Py_False) {
+        Py_DECREF(cached);
+        outcome = 0;
+        goto out;
+    }
+    status = PyObject_GetAttr(response, s_status_code);
+    method = status ? PyObject_GetAttr(request, s_method) : NULL;
+    path = method ? PyObject_GetAttr(request, s_path) : NULL;
+    meta = path ? PyObject_GetAttr(request, s_meta) : NULL;
+    if (meta == NULL || !PyDict_CheckExact(meta) || !PyUnicode_CheckExact(method)
+            || PyUnicode_GET_LENGTH(method) == 0) {  /* no method: the Python code says GET */
+        Py_DECREF(cached);
+        if (meta == NULL) {
+            goto out;
+        }
+        outcome = 0;
+        goto out;
+    }
+    query_string = PyDict_GetItemWithError(meta, s_query_string);  /* borrowed */
+    if (query_string == NULL && PyErr_Occurred()) {
+        Py_DECREF(cached);
+        goto out;
+    }
+    query_string = Py_NewRef(query_string ? query_string : empty_str);
+    PyObject *shared = PyDict_GetItemWithError(method_names, method);  /* borrowed */
+    if (shared != NULL) {
+        Py_SETREF(method, Py_NewRef(shared));
+    }
+    else if (PyErr_Occurred()) {
+        Py_DECREF(cached);
+        goto out;
+    }
+    PyObject *context_queries = PyObject_GetAttr(ctx, s_queries);
+    if (context_queries == NULL) {
+        Py_DECREF(cached);
+        goto out;
+    }
+    queries = PySequence_Tuple(context_queries);
+    Py_DECREF(context_queries);
+    overflow = queries ? PyObject_GetAttr(ctx, s_overflow) : NULL;
+    exception = overflow ? PyObject_GetAttr(ctx, s_exception) : NULL;
+    user = exception ? user_id(request) : NULL;
+    duration = user ? PyFloat_FromDouble(ms) : NULL;
+    if (duration == NULL) {
+        Py_DECREF(cached);
+        goto out;
+    }
+    /* pack_request's arguments, in its order (middleware._finish) */
+    fields = PyTuple_Pack(13, method, PyTuple_GET_ITEM(cached, 0), PyTuple_GET_ITEM(cached, 1),
+                          path, query_string, status, wall, duration, queries, overflow,
+                          exception, PyTuple_GET_ITEM(cached, 2), user);
+    Py_DECREF(cached);
+    if (fields == NULL) {
+        goto out;
+    }
+    outcome = push_request(fields) < 0 ? -1 : 1;
+out:
+    Py_XDECREF(end);
+    Py_XDECREF(match);
+    Py_XDECREF(route);
+    Py_XDECREF(func);
+    Py_XDECREF(view_name);
+    Py_XDECREF(key);
+    Py_XDECREF(status);
+    Py_XDECREF(streaming);
+    Py_XDECREF(method);
+    Py_XDECREF(path);
+    Py_XDECREF(meta);
+    Py_XDECREF(query_string);
+    Py_XDECREF(queries);
+    Py_XDECREF(overflow);
+    Py_XDECREF(exception);
+    Py_XDECREF(user);
+    Py_XDECREF(duration);
+    Py_XDECREF(fields);
+    return outcome;
+}
+
+/* An exception raised while recording: an Exception is counted (_finish's
+ * ``except Exception``) and dropped; anything else propagates. 0 or -1. */
+static int
+recording_failed(void)
+{
+    if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+        return -1;
+    }
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyErr_NormalizeException(&type, &value, &traceback);
+    PyObject *result = value ? PyObject_CallOneArg(mw_on_error, value) : NULL;
+    if (result == NULL) {
+        PyErr_Clear();
+    }
+    Py_XDECREF(result);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(traceback);
+    return 0;
+}
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *get_response;
+} Middleware;
+
+static PyObject *
+middleware_call(Middleware *self, PyObject *args, PyObject *kwargs)
+{
+    PyObject *request;
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0) {
+        PyErr_SetString(PyExc_TypeError, "the middleware takes the request alone");
+        return NULL;
+    }
+    if (!PyArg_UnpackTuple(args, "PerformanceMiddleware", 1, 1, &request)) {
+        return NULL;
+    }
+    if (self->get_response == NULL || py_finish == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "perfmonitor middleware: not configured");
+        return NULL;
+    }
+    PyObject *get_response = Py_NewRef(self->get_response);
+    PyObject *ctx = begin(request);
+    if (ctx == NULL || ctx == Py_None) {
+        Py_XDECREF(ctx);
+        PyObject *plain = ctx ? PyObject_CallOneArg(get_response, request) : NULL;
+        Py_DECREF(get_response);
+        return plain;
+    }
+    PyObject *token = PyContextVar_Set(current_var, ctx);
+    PyObject *wall = token ? PyObject_CallNoArgs(time_time) : NULL;
+    PyObject *start = wall ? PyObject_CallNoArgs(perf_counter) : NULL;
+    if (start == NULL) {
+        if (token != NULL) {
+            PyObject *type, *value, *traceback;
+            PyErr_Fetch(&type, &value, &traceback);
+            if (PyContextVar_Reset(current_var, token) < 0) {
+                PyErr_Clear();
+            }
+            PyErr_Restore(type, value, traceback);
+        }
+        Py_XDECREF(token);
+        Py_XDECREF(wall);
+        Py_DECREF(ctx);
+        Py_DECREF(get_response);
+        return NULL;
+    }
+    PyObject *response = PyObject_CallOneArg(get_response, request);
+    Py_DECREF(get_response);
+    if (response == NULL) {
+        /* as __call__: _finish with the exception (ctx still current), then reset */
+        PyObject *type, *value, *traceback;
+        PyErr_Fetch(&type, &value, &traceback);
+        PyErr_NormalizeException(&type, &value, &traceback);
+        if (ctx != suppressed) {
+            PyObject *result = PyObject_CallFunctionObjArgs(
+                py_finish, request, Py_None, ctx, wall, start, value ? value : Py_None, NULL);
+            if (result == NULL) {
+                PyErr_Clear();
+            }
+            Py_XDECREF(result);
+        }
+        if (PyContextVar_Reset(current_var, token) < 0) {
+            PyErr_Clear();
+        }
+        PyErr_Restore(type, value, traceback);
+        Py_DECREF(token);
+        Py_DECREF(wall);
+        Py_DECREF(start);
+        Py_DECREF(ctx);
+        return NULL;
+    }
+    int reset = PyContextVar_Reset(current_var, token);
+    Py_DECREF(token);
+    if (reset < 0 || ctx == suppressed) {
+        Py_DECREF(wall);
+        Py_DECREF(start);
+        Py_DECREF(ctx);
+        if (reset < 0) {
+            Py_DECREF(response);
+            return NULL;
+        }
+        return response;
+    }
+    double started = PyFloat_AsDouble(start);
+    int outcome = started == -1.0 && PyErr_Occurred()
+        ? -1 : finish_common(request, response, ctx, wall, started);
+    if (outcome == 0) {  /* not the common case: the Python _finish */
+        PyObject *result = PyObject_CallFunctionObjArgs(py_finish, request, response, ctx,
+                                                        wall, start, NULL);
+        Py_SETREF(response, result);
+    }
+    else if (outcome < 0 && recording_failed() < 0) {
+        Py_CLEAR(response);
+    }
+    Py_DECREF(wall);
+    Py_DECREF(start);
+    Py_DECREF(ctx);
+    return response;
+}
+
+static int
+middleware_traverse(Middleware *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->get_response);
+    Py_VISIT(Py_TYPE(self));
+    return 0;
+}
+
+static int
+middleware_clear(Middleware *self)
+{
+    Py_CLEAR(self->get_response);
+    return 0;
+}
+
+static void
+middleware_dealloc(Middleware *self)
+{
+    PyTypeObject *type = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    middleware_clear(self);
+    type->tp_free((PyObject *)self);
+}
+
+static PyMemberDef middleware_members[] = {
+    {"get_response", T_OBJECT_EX, offsetof(Middleware, get_response), 0,
+     "the rest of the middleware stack"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject MiddlewareType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "perfmonitor.capture._speedups.Middleware",
+    .tp_doc = "The sync request path of PerformanceMiddleware, compiled: a base class "
+              "(middleware.py subclasses it).",
+    .tp_basicsize = sizeof(Middleware),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_call = (ternaryfunc)middleware_call,
+    .tp_traverse = (traverseproc)middleware_traverse,
+    .tp_clear = (inquiry)middleware_clear,
+    .tp_dealloc = (destructor)middleware_dealloc,
+    .tp_members = middleware_members,
+};
+
+static PyObject *
+configure_middleware(PyObject *module, PyObject *args)
+{
+    PyObject *settings, *context, *begin_function, *finish_function, *routes, *methods_map;
+    PyObject *buffers, *errors, *wall_clock, *counter;
+    if (!PyArg_ParseTuple(args, "OO!OOO!O!OOOO:configure_middleware", &settings, &PyType_Type,
+                          &context, &begin_function, &finish_function, &PyDict_Type, &routes,
+                          &PyDict_Type, &methods_map, &buffers, &errors, &wall_clock,
+                          &counter)) {
+        return NULL;
+    }
+    if (fallback == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "configure_middleware: configure() first");
+        return NULL;
+    }
+    PyObject *callables[] = {begin_function, finish_function, errors, wall_clock, counter};
+    for (size_t i = 0; i < sizeof(callables) / sizeof(callables[0]); i++) {
+        if (!PyCallable_Check(callables[i])) {
+            PyErr_SetString(PyExc_TypeError, "configure_middleware: expected a callable");
+            return NULL;
+        }
+    }
+    Py_XSETREF(request_path, Py_NewRef(settings));
+    Py_XSETREF(context_type, Py_NewRef(context));
+    Py_XSETREF(py_begin, Py_NewRef(begin_function));
+    Py_XSETREF(py_finish, Py_NewRef(finish_function));
+    Py_XSETREF(route_cache, Py_NewRef(routes));
+    Py_XSETREF(method_names, Py_NewRef(methods_map));
+    Py_XSETREF(buffer_module, Py_NewRef(buffers));
+    Py_XSETREF(mw_on_error, Py_NewRef(errors));
+    Py_XSETREF(time_time, Py_NewRef(wall_clock));
+    Py_XSETREF(perf_counter, Py_NewRef(counter));
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(configure_middleware_doc,
+"configure_middleware(request_path, CaptureContext, begin, finish, route_cache, methods,\n"
+"                     buffer_module, on_error, time, perf_counter)\n--\n\n"
+"Gives Middleware what middleware.py's sync path reads; configure() first.");
+
+static int
+intern_names(void)
+{
+    struct { PyObject **slot; const char *text; } names[] = {
+        {&s_queries, "queries"}, {&s_limit, "limit"}, {&s_loaded, "loaded"},
+        {&s_enabled, "enabled"}, {&s_ignore_prefixes, "ignore_prefixes"},
+        {&s_query_limit, "query_limit"}, {&s_path, "path"}, {&s_overflow, "overflow"},
+        {&s_exception, "exception"}, {&s_overflow_lock, "_overflow_lock"},
+        {&s_resolver_match, "resolver_match"}, {&s_route, "route"}, {&s_func, "func"},
+        {&s_view_name, "view_name"}, {&s_status_code, "status_code"},
+        {&s_streaming, "streaming"}, {&s_method, "method"}, {&s_meta, "META"},
+        {&s_dict, "__dict__"}, {&s_cached_user, "_cached_user"},
+        {&s_is_authenticated, "is_authenticated"}, {&s_pk, "pk"}, {&s_buffer, "buffer"},
+        {&s_requests, "_requests"}, {&s_fast_until, "_fast_until"},
+        {&s_push_request, "push_request"}, {&s_append, "append"},
+        {&s_query_string, "QUERY_STRING"}, {&empty_str, ""},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        *names[i].slot = PyUnicode_InternFromString(names[i].text);
+        if (*names[i].slot == NULL) {
+            return -1;
+        }
+    }
+    empty_tuple = PyTuple_New(0);
+    return empty_tuple == NULL ? -1 : 0;
+}
+
 static PyMethodDef methods[] = {
     {"query_timer", (PyCFunction)(void (*)(void))query_timer, METH_FASTCALL, query_timer_doc},
     {"configure", configure, METH_VARARGS, configure_doc},
+    {"configure_middleware", configure_middleware, METH_VARARGS, configure_middleware_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
     .m_name = "perfmonitor.capture._speedups",
-    .m_doc = "The query hook's common case, compiled (optional; see query_hook).",
+    .m_doc = "The request path's common case, compiled (optional; see query_hook and "
+             "middleware).",
     .m_size = -1,
     .m_methods = methods,
 };
@@ -244,10 +817,16 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    s_queries = PyUnicode_InternFromString("queries");
-    s_limit = PyUnicode_InternFromString("limit");
-    if (s_queries == NULL || s_limit == NULL) {
+    if (intern_names() < 0 || PyType_Ready(&MiddlewareType) < 0) {
         return NULL;
     }
-    return PyModule_Create(&module_def);
+    PyObject *module = PyModule_Create(&module_def);
+    if (module == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddObjectRef(module, "Middleware", (PyObject *)&MiddlewareType) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
 }

@@ -25,9 +25,13 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
 
 from perfmonitor.capture import buffer as buffer_module
+from perfmonitor.capture import query_hook
 from perfmonitor.capture.context import SUPPRESSED, CaptureContext, current
 from perfmonitor.capture.records import HTTP_METHODS, RequestRecord, pack_request, request_record
 from perfmonitor.conf import request_path
+
+if query_hook.IMPLEMENTATION == "compiled":
+    from perfmonitor.capture import _speedups  # type: ignore[attr-defined]
 
 _perf = time.perf_counter
 UNRESOLVED_ROUTE = "<unresolved>"
@@ -107,7 +111,9 @@ def _user_id(request: HttpRequest) -> str:
     return str(user.pk)
 
 
-class PerformanceMiddleware:
+class _MiddlewareBase:
+    """What the Python and the compiled middleware share."""
+
     sync_capable = True
     async_capable = True
 
@@ -116,25 +122,6 @@ class PerformanceMiddleware:
         self.async_mode = iscoroutinefunction(get_response)
         if self.async_mode:
             markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest) -> Any:
-        if self.async_mode:
-            return self.__acall__(request)
-        ctx = _begin(request)
-        if ctx is None:
-            return self.get_response(request)
-        token = current.set(ctx)
-        wall = time.time()
-        start = _perf()
-        try:
-            response = self.get_response(request)
-        except BaseException as exc:
-            if ctx is not SUPPRESSED:
-                _finish(request, None, ctx, wall, start, exc)
-            raise
-        finally:
-            current.reset(token)
-        return response if ctx is SUPPRESSED else _finish(request, response, ctx, wall, start)
 
     async def __acall__(self, request: HttpRequest) -> Any:
         ctx = _begin(request)
@@ -159,6 +146,37 @@ class PerformanceMiddleware:
         ctx = current.get()
         if ctx is not None and ctx is not SUPPRESSED:
             ctx.exception = type(exception).__name__
+
+
+class PerformanceMiddleware(_MiddlewareBase):
+    """Times every request. Under a sync handler, where ``perfmonitor.capture._speedups``
+    was built, an instance is a ``_CompiledMiddleware``: the same class with
+    ``__call__`` compiled (query_hook tells when the Python code runs instead)."""
+
+    def __new__(cls, get_response: Callable[[HttpRequest], Any]) -> PerformanceMiddleware:
+        if (cls is PerformanceMiddleware and _CompiledMiddleware is not None
+                and not iscoroutinefunction(get_response)):
+            return _speedups.Middleware.__new__(_CompiledMiddleware)
+        return super().__new__(cls)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        ctx = _begin(request)
+        if ctx is None:
+            return self.get_response(request)
+        token = current.set(ctx)
+        wall = time.time()
+        start = _perf()
+        try:
+            response = self.get_response(request)
+        except BaseException as exc:
+            if ctx is not SUPPRESSED:
+                _finish(request, None, ctx, wall, start, exc)
+            raise
+        finally:
+            current.reset(token)
+        return response if ctx is SUPPRESSED else _finish(request, response, ctx, wall, start)
 
 
 def _finish(request: HttpRequest, response: HttpResponseBase | None, ctx: CaptureContext,
@@ -295,3 +313,26 @@ def _time_stream(response: Any, record: RequestRecord, ctx: CaptureContext,
         response.streaming_content = _AsyncStream(content, timer)
     else:
         response.streaming_content = _SyncStream(content, timer)
+
+
+def _compiled_middleware() -> type[PerformanceMiddleware] | None:
+    """PerformanceMiddleware with the compiled sync ``__call__``, when the query hook
+    is compiled too (the same switch: query_hook.IMPLEMENTATION), else None."""
+    if query_hook.IMPLEMENTATION != "compiled":
+        return None
+    _speedups.configure_middleware(
+        request_path, CaptureContext, _begin, _finish, _route_cache, _METHODS, buffer_module,
+        _count_middleware_error, time.time, time.perf_counter)
+
+    class _CompiledMiddleware(_speedups.Middleware, PerformanceMiddleware):
+        __slots__ = ()
+        # _speedups.Middleware comes first: its compiled __call__ is the one called.
+
+    return _CompiledMiddleware
+
+
+def _count_middleware_error(exc: BaseException) -> None:
+    buffer_module.buffer.count_internal_error("middleware", exc)
+
+
+_CompiledMiddleware = _compiled_middleware()
