@@ -4,9 +4,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: demo test test-sqlite test-postgres lint install clean
+.PHONY: demo test test-sqlite test-pure-python test-postgres lint install clean
 
-$(VENV)/.installed: pyproject.toml requirements-dev.txt
+# The compiled request path (perfmonitor/capture/_speedups.c) is built by the install.
+$(VENV)/.installed: pyproject.toml requirements-dev.txt perfmonitor/capture/_speedups.c
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
@@ -24,6 +25,7 @@ demo: $(VENV)/.installed
 # localhost:5432). With PERFMONITOR_REQUIRE_SERVICES=1 a missing service fails.
 test: $(VENV)/.installed
 	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-pure-python
 	@if [ -n "$$DATABASE_URL" ] || [ "$$PERFMONITOR_REQUIRE_SERVICES" = 1 ] || \
 	   $(PY) -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null; then \
 	  $(MAKE) --no-print-directory test-postgres; \
@@ -31,6 +33,12 @@ test: $(VENV)/.installed
 
 test-sqlite: $(VENV)/.installed
 	env -u DATABASE_URL $(PY) -m pytest $(PYTEST_ARGS)
+
+# The capture tests again on the Python request path (what runs where the compiled
+# module was not built).
+test-pure-python: $(VENV)/.installed
+	env -u DATABASE_URL PERFMONITOR_PURE_PYTHON=1 $(PY) -m pytest tests/capture \
+	  tests/test_capture_smoke.py $(PYTEST_ARGS)
 
 test-postgres: $(VENV)/.installed
 	DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} $(PY) -m pytest $(PYTEST_ARGS)

@@ -10,6 +10,7 @@ perfmonitor.E007  PERFMONITOR value out of range
 perfmonitor.E008  COLLECT_THROTTLE_RATE is not "<count>/<period>" (it would silently not throttle)
 perfmonitor.E009  ALLOWED_ORIGINS holds something that is not an origin ("https://host[:port]")
 perfmonitor.W010  (check --deploy) throttling counts in a per-process or dummy default cache
+perfmonitor.W011  (check --deploy) the compiled request path was not built: capture runs in Python
 
 Domain packages write their own check functions (``perfmonitor.journeys.checks``:
 perfmonitor.E020, a JOURNEY_TYPES definition that is not valid); they are
@@ -249,6 +250,26 @@ def check_collect_throttle_cache(app_configs: Sequence[Any] | None = None,
              "Memcached: the throttle uses one atomic increment per batch). A site served "
              "by one process may silence perfmonitor.W010.",
         id="perfmonitor.W010")]
+
+
+@register(Tags.compatibility, deploy=True)
+def check_compiled_request_path(app_configs: Sequence[Any] | None = None,
+                                **kwargs: Any) -> list[CheckMessage]:
+    """W011 (``check --deploy``): perfmonitor.capture._speedups did not build or import,
+    so every request and query runs the Python capture code, which costs more CPU."""
+    from perfmonitor.capture import query_hook
+
+    if query_hook.IMPLEMENTATION == "compiled" or query_hook.PURE_PYTHON_REQUESTED:
+        return []
+    return [Warning(
+        "perfmonitor's compiled request path (perfmonitor.capture._speedups) is not "
+        "installed, so capture runs in Python, which costs every request and query more "
+        "CPU than the compiled path.",
+        hint="Install a wheel built for this platform, or reinstall with a C compiler and "
+             "the Python headers present (pip install --force-reinstall --no-binary "
+             "django-perfmonitor django-perfmonitor). Set PERFMONITOR_PURE_PYTHON=1 if "
+             "the Python path is intended.",
+        id="perfmonitor.W011")]
 
 
 def _register_domain_checks() -> None:

@@ -123,6 +123,20 @@ def test_perfmonitor_status_command_shows_each_process(captured):
     assert '"flushed": 3' in out.getvalue()
 
 
+def test_perfmonitor_status_says_which_request_path_the_install_runs(monkeypatch):
+    from perfmonitor.capture import query_hook
+
+    for implementation, requested, expected in [
+            ("compiled", False, "Request path: compiled (perfmonitor.capture._speedups)"),
+            ("python", True, "Request path: Python (PERFMONITOR_PURE_PYTHON is set)"),
+            ("python", False, "the compiled module is not installed: see perfmonitor.W011")]:
+        monkeypatch.setattr(query_hook, "IMPLEMENTATION", implementation)
+        monkeypatch.setattr(query_hook, "PURE_PYTHON_REQUESTED", requested)
+        out = StringIO()
+        call_command("perfmonitor_status", stdout=out)
+        assert expected in out.getvalue()
+
+
 def test_perfmonitor_status_with_nothing_reported_yet():
     out = StringIO()
     call_command("perfmonitor_status", stdout=out)

@@ -212,3 +212,17 @@ def test_w010_names_the_cache_and_the_way_out():
         [warning] = check_collect_throttle_cache()
     assert "LocMemCache" in warning.msg and "per process" in warning.msg
     assert "Redis" in warning.hint and "perfmonitor.W010" in warning.hint
+
+
+def test_w011_a_missing_compiled_request_path_warns_in_deploy_checks_only(monkeypatch):
+    from perfmonitor.capture import query_hook
+
+    monkeypatch.setattr(query_hook, "IMPLEMENTATION", "python")
+    monkeypatch.setattr(query_hook, "PURE_PYTHON_REQUESTED", False)
+    assert "perfmonitor.W011" in deploy_ids()
+    assert "perfmonitor.W011" not in {m.id for m in checks.run_checks()}
+    monkeypatch.setattr(query_hook, "PURE_PYTHON_REQUESTED", True)  # chosen: no warning
+    assert "perfmonitor.W011" not in deploy_ids()
+    monkeypatch.setattr(query_hook, "IMPLEMENTATION", "compiled")
+    monkeypatch.setattr(query_hook, "PURE_PYTHON_REQUESTED", False)
+    assert "perfmonitor.W011" not in deploy_ids()

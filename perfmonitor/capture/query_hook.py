@@ -130,9 +130,15 @@ def _count_error(exc: BaseException) -> None:
     buffer_module.buffer.count_internal_error("query hook", exc)
 
 
+# PERFMONITOR_PURE_PYTHON=1: the Python request path even where the compiled one is
+# built (to compare them, or to rule the compiled code out while debugging).
+PURE_PYTHON_REQUESTED = os.environ.get("PERFMONITOR_PURE_PYTHON", "").strip().lower() in (
+    "1", "true", "yes")
+
+
 def _compiled_timer() -> Any:
     """The compiled timer configured with this module's state, or None."""
-    if os.environ.get("PERFMONITOR_PURE_PYTHON", "").strip().lower() in ("1", "true", "yes"):
+    if PURE_PYTHON_REQUESTED:
         return None
     try:
         from perfmonitor.capture import _speedups  # type: ignore[attr-defined]

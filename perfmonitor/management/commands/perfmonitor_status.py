@@ -3,7 +3,17 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from perfmonitor.capture import query_hook
 from perfmonitor.health import health_report
+
+
+def request_path() -> str:
+    """Which request path this install runs (as this command's process loaded it)."""
+    if query_hook.IMPLEMENTATION == "compiled":
+        return "compiled (perfmonitor.capture._speedups)"
+    if query_hook.PURE_PYTHON_REQUESTED:
+        return "Python (PERFMONITOR_PURE_PYTHON is set)"
+    return "Python (the compiled module is not installed: see perfmonitor.W011)"
 
 
 def _age(seconds: float | None) -> str:
@@ -12,7 +22,8 @@ def _age(seconds: float | None) -> str:
 
 class Command(BaseCommand):
     help = ("Show the monitor's own health per process: captured, flushed, dropped, "
-            "flush errors, buffer size and last flush age.")
+            "flush errors, buffer size and last flush age; and whether this install's "
+            "request path is compiled.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", help="Print JSON.")
@@ -20,9 +31,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         report = health_report()
         report.pop("this_process", None)  # this command's own process captures nothing
+        report["request_path"] = request_path()
         if options["json"]:
             self.stdout.write(json.dumps(report, default=str, indent=2))
             return
+        self.stdout.write(f"Request path: {report['request_path']}")
         if not report["processes"]:
             self.stdout.write("No process has reported yet (the flusher writes its health "
                               "every few seconds once it has captured something).")

@@ -1,0 +1,301 @@
+"""The compiled request path (perfmonitor.capture._speedups) against the Python one.
+
+Every other capture test runs with whichever implementation the process loaded: the
+compiled one where it was built (``make test``), the Python one under
+``PERFMONITOR_PURE_PYTHON=1`` (``make test`` runs the capture tests that way too).
+These tests hold the two side by side: the same records for the same requests, no
+Python frame of perfmonitor's on the compiled request path, no reference leaked.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import tracemalloc
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.http import HttpResponse
+from django.test import Client, RequestFactory
+from django.urls import resolve
+
+from perfmonitor.capture import buffer as buffer_module
+from perfmonitor.capture import middleware, query_hook
+from perfmonitor.capture.context import SUPPRESSED, CaptureContext, current
+from tests.testapp.models import Course
+
+COMPILED = query_hook.IMPLEMENTATION == "compiled"
+PURE_REQUESTED = os.environ.get("PERFMONITOR_PURE_PYTHON", "") not in ("", "0")
+needs_compiled = pytest.mark.skipif(
+    not COMPILED, reason="perfmonitor.capture._speedups not built, or PERFMONITOR_PURE_PYTHON")
+
+# Per-record fields that differ between any two runs: the wall clock and the duration.
+WALL, DURATION, QUERIES = 6, 7, 8
+
+
+def test_the_compiled_module_is_built_where_ci_requires_it() -> None:
+    if os.environ.get("PERFMONITOR_REQUIRE_SPEEDUPS") != "1" or PURE_REQUESTED:
+        pytest.skip("PERFMONITOR_REQUIRE_SPEEDUPS=1 (.ci/run) makes a missing build fail")
+    assert COMPILED, "perfmonitor.capture._speedups did not build or import"
+    assert middleware._CompiledMiddleware is not None
+
+
+def test_pure_python_is_what_the_switch_says() -> None:
+    if PURE_REQUESTED:
+        assert query_hook.IMPLEMENTATION == "python"
+        assert query_hook.query_timer is query_hook._py_query_timer
+        assert middleware._CompiledMiddleware is None
+    else:
+        assert (query_hook.query_timer is query_hook._py_query_timer) == (not COMPILED)
+
+
+@pytest.fixture
+def python_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], None]]:
+    """use() switches this process to the Python request path until the test ends."""
+    wrappers = connection.execute_wrappers
+
+    def use() -> None:
+        monkeypatch.setattr(middleware, "_CompiledMiddleware", None)
+        monkeypatch.setattr(query_hook, "query_timer", query_hook._py_query_timer)
+        wrappers[:] = [query_hook._py_query_timer if w is compiled_timer else w
+                       for w in wrappers]
+
+    compiled_timer = query_hook.query_timer
+    yield use
+    wrappers[:] = [compiled_timer if w is query_hook._py_query_timer else w for w in wrappers]
+
+
+def _requests_through(client: Client, course: Course) -> None:
+    client.get(f"/capture/courses/{course.pk}/", {"page": "2"})
+    client.post("/capture/plain/")
+    client.get("/capture/queries/12/")
+    client.get("/capture/archive/2024/")
+    client.get("/capture/ignored/")
+    client.get("/no/such/page/")
+    client.options("/capture/plain/")
+    with pytest.raises(RuntimeError, match="view failed"):  # the client re-raises it
+        client.get("/capture/boom/")
+    b"".join(client.get("/capture/stream/").streaming_content)
+
+
+def _comparable(fields: tuple[Any, ...]) -> tuple[Any, ...]:
+    values = list(fields)
+    values[WALL] = values[DURATION] = None
+    values[QUERIES] = tuple((sql, failed) for sql, _, failed in values[QUERIES])
+    return tuple(values)
+
+
+def _buffered() -> tuple[list[tuple[Any, ...]], list[Any]]:
+    requests = [_comparable(fields) for fields in buffer_module.buffer._requests]
+    streamed = [record._replace(ts=0, duration_ms=0, ttfb_ms=0,
+                                queries=[(q[0], q[2]) for q in record.queries])
+                for record in buffer_module.buffer._items]
+    return requests, streamed
+
+
+@needs_compiled
+@pytest.mark.django_db
+def test_both_paths_buffer_the_same_records(python_path: Callable[[], None]) -> None:
+    course = Course.objects.create(title="Harmony")
+    Client().get(f"/capture/courses/{course.pk}/")  # the route cache, warm for both
+    buffer_module.buffer.reset()
+    client = Client(raise_request_exception=True)
+    _requests_through(client, course)
+    compiled = _buffered()
+    buffer_module.buffer.reset()
+    python_path()
+    _requests_through(Client(raise_request_exception=True), course)
+    python = _buffered()
+    assert compiled == python
+    # /capture/ignored/ is not recorded; the stream's record is finished when it ends.
+    assert [(fields[0], fields[5]) for fields in compiled[0]] == [
+        ("GET", 200), ("POST", 200), ("GET", 200), ("GET", 200), ("GET", 404),
+        ("OPTIONS", 200), ("GET", 500)]
+    assert [record.route for record in compiled[1]] == ["/capture/stream/"]
+
+
+@needs_compiled
+@pytest.mark.django_db
+def test_the_user_id_of_a_user_the_host_loaded_is_the_same_on_both_paths(
+        python_path: Callable[[], None]) -> None:
+    user = User.objects.create_user("ada", password="x")
+    request = RequestFactory().get("/capture/plain/")
+    request._cached_user = user
+
+    def view(request: Any) -> HttpResponse:
+        request.resolver_match = resolve(request.path_info)
+        return HttpResponse("ok")
+
+    recorded = []
+    for switch in (lambda: None, python_path):
+        switch()
+        buffer_module.buffer.reset()
+        middleware.PerformanceMiddleware(view)(request)
+        [fields] = buffer_module.buffer._requests
+        recorded.append(_comparable(fields))
+    assert recorded[0] == recorded[1]
+    assert recorded[0][-1] == str(user.pk)
+
+
+@needs_compiled
+@pytest.mark.django_db
+def test_no_python_of_perfmonitor_runs_on_the_compiled_request_path() -> None:
+    course = Course.objects.create(title="Counterpoint")
+    client = Client()
+    client.get(f"/capture/courses/{course.pk}/")  # the route cache
+    calls: list[str] = []
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and "perfmonitor" in frame.f_code.co_filename:
+            calls.append(frame.f_code.co_name)
+
+    sys.setprofile(profile)
+    try:
+        response = client.get(f"/capture/courses/{course.pk}/")
+    finally:
+        sys.setprofile(None)
+    assert response.status_code == 200
+    assert calls == []
+    [*_, fields] = buffer_module.buffer._requests
+    assert fields[1] == "/capture/courses/<int:pk>/" and len(fields[QUERIES]) == 1
+
+
+@needs_compiled
+def test_the_compiled_context_is_the_one_python_makes() -> None:
+    seen = []
+
+    def view(request: Any) -> HttpResponse:
+        seen.append(current.get())
+        return HttpResponse("ok")
+
+    handler = middleware.PerformanceMiddleware(view)
+    handler(RequestFactory().get("/nowhere/"))  # loads the settings the request path reads
+    handler(RequestFactory().get("/nowhere/"))
+    made = seen[-1]
+    expected = CaptureContext(made.limit)
+    assert type(made) is CaptureContext and made is not SUPPRESSED
+    for name in CaptureContext.__slots__:
+        assert getattr(made, name) == getattr(expected, name), name
+    assert made.queries == [] and type(made.queries) is list
+
+
+@needs_compiled
+def test_a_failure_while_recording_is_counted_and_the_response_goes_out(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    class Refusing(list):
+        def append(self, item: Any) -> None:
+            raise RuntimeError("no room")
+
+    monkeypatch.setattr(buffer_module.buffer, "_requests", Refusing())
+    monkeypatch.setattr(buffer_module.buffer, "_fast_until", 10)
+
+    def view(request: Any) -> HttpResponse:
+        request.resolver_match = resolve("/capture/plain/")
+        return HttpResponse("fine")
+
+    middleware._route_cache.clear()
+    handler = middleware.PerformanceMiddleware(view)
+    handler(RequestFactory().get("/capture/plain/"))  # fills the route cache (Python _finish)
+    before = buffer_module.buffer.internal_errors
+    response = handler(RequestFactory().get("/capture/plain/"))
+    assert response.content == b"fine"
+    assert buffer_module.buffer.internal_errors == before + 1
+
+
+@needs_compiled
+def test_the_compiled_request_path_keeps_no_references() -> None:
+    response = HttpResponse("ok")
+
+    def view(request: Any) -> HttpResponse:
+        request.resolver_match = resolve("/capture/plain/")
+        return response
+
+    handler = middleware.PerformanceMiddleware(view)
+    request = RequestFactory().get("/capture/plain/", {"q": "1"})
+    handler(request)
+    buffer_module.buffer.reset()
+    counts = (sys.getrefcount(request), sys.getrefcount(response), sys.getrefcount(view))
+    for _ in range(2000):
+        handler(request)
+    buffer_module.buffer.reset()
+    gc.collect()
+    assert (sys.getrefcount(request), sys.getrefcount(response), sys.getrefcount(view)) == counts
+
+    tracemalloc.start()
+    try:
+        for _ in range(3):  # settle
+            for _ in range(2000):
+                handler(request)
+            buffer_module.buffer.reset()
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(20_000):
+            handler(request)
+        buffer_module.buffer.reset()
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 64 * 1024, f"{grown} bytes kept after 20,000 requests"
+
+
+@needs_compiled
+def test_the_compiled_query_timer_keeps_no_references() -> None:
+    sql = "SELECT %s /* " + "refcount" * 3 + " */"
+    result = object()
+
+    def execute(sql: Any, params: Any, many: bool, context: Any) -> object:
+        return result
+
+    ctx = CaptureContext(10_000_000)
+    token = current.set(ctx)
+    try:
+        query_hook.query_timer(execute, sql, None, False, {})
+        counts = (sys.getrefcount(sql), sys.getrefcount(result), sys.getrefcount(ctx))
+        for _ in range(50_000):
+            assert query_hook.query_timer(execute, sql, None, False, {}) is result
+        assert len(ctx.queries) == 50_001
+        assert all(q[0] is sql for q in ctx.queries)
+        ctx.queries.clear()
+        # the one tuple in ctx.queries when counted held one more reference to sql
+        assert (sys.getrefcount(sql) + 1, sys.getrefcount(result),
+                sys.getrefcount(ctx)) == counts
+    finally:
+        current.reset(token)
+
+
+@needs_compiled
+def test_the_compiled_query_timer_records_a_failed_query_and_re_raises_it() -> None:
+    def execute(sql: Any, params: Any, many: bool, context: Any) -> None:
+        raise ValueError("syntax")
+
+    ctx = CaptureContext(5)
+    token = current.set(ctx)
+    try:
+        with pytest.raises(ValueError, match="syntax"):
+            query_hook.query_timer(execute, "SELECT broken", None, False, {})
+    finally:
+        current.reset(token)
+    [(sql, ms, failed)] = ctx.queries
+    assert sql == "SELECT broken" and failed and ms >= 0
+
+
+@needs_compiled
+def test_the_compiled_query_timer_hands_the_overflow_to_python() -> None:
+    def execute(sql: Any, params: Any, many: bool, context: Any) -> int:
+        return 1
+
+    ctx = CaptureContext(2)
+    token = current.set(ctx)
+    try:
+        for _ in range(5):
+            query_hook.query_timer(execute, "SELECT 1", None, False, {})
+    finally:
+        current.reset(token)
+    assert len(ctx.queries) == 2
+    assert ctx.overflow is not None and ctx.overflow["SELECT 1"][0] == 3
+    assert ctx.query_count == 5
