@@ -39,9 +39,10 @@ static PyObject *suppressed;   /* context.SUPPRESSED */
 static PyObject *interned;     /* query_hook._interned, shared with the Python code */
 static PyObject *fallback;     /* query_hook._py_query_timer: every case but the common one */
 static PyObject *record;       /* query_hook._record(ctx, sql, ms, failed) */
-static PyObject *on_error;     /* counts an exception raised in here (never reaches the host) */
+static PyObject *hook_on_error; /* counts an exception raised in here (never reaches the host) */
+static PyObject *request_path;  /* conf.request_path: the settings a request reads */
 static Py_ssize_t max_interned;
-static PyObject *s_queries, *s_limit;
+static PyObject *s_queries, *s_limit, *s_loaded, *s_enabled;
 
 /* Seconds on a monotonic clock; only differences are used. */
 static int
@@ -81,23 +82,26 @@ call_record(PyObject *ctx, PyObject *sql, double ms, PyObject *failed)
     Py_XDECREF(result);
 }
 
-/* Hands the pending exception to on_error() and clears it. */
-static void
-count_error(void)
+/* Hands the pending exception to on_error and clears it: 0. Anything but an
+ * Exception (KeyboardInterrupt, SystemExit) stays set: -1, as ``except Exception``. */
+static int
+count_error(PyObject *on_error)
 {
+    if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+        return -1;
+    }
     PyObject *type, *value, *traceback;
     PyErr_Fetch(&type, &value, &traceback);
     PyErr_NormalizeException(&type, &value, &traceback);
-    if (value != NULL && PyErr_GivenExceptionMatches(value, PyExc_Exception)) {
-        PyObject *result = PyObject_CallOneArg(on_error, value);
-        if (result == NULL) {
-            PyErr_Clear();
-        }
-        Py_XDECREF(result);
+    PyObject *result = value ? PyObject_CallOneArg(on_error, value) : NULL;
+    if (result == NULL) {
+        PyErr_Clear();
     }
+    Py_XDECREF(result);
     Py_XDECREF(type);
     Py_XDECREF(value);
     Py_XDECREF(traceback);
+    return 0;
 }
 
 /* Appends (sql, ms, False) to ctx.queries when below ctx.limit. 1: appended,
@@ -145,6 +149,23 @@ append_query(PyObject *ctx, PyObject *sql, double ms)
     return appended;
 }
 
+/* 1 when the settings are loaded and ENABLED is off, else 0 (the Python timer
+ * decides); never raises. */
+static int
+capture_off(void)
+{
+    int off = 0;
+    PyObject *loaded = PyObject_GetAttr(request_path, s_loaded);
+    if (loaded == Py_True) {
+        PyObject *enabled = PyObject_GetAttr(request_path, s_enabled);
+        off = enabled == Py_False;
+        Py_XDECREF(enabled);
+    }
+    Py_XDECREF(loaded);
+    PyErr_Clear();
+    return off;
+}
+
 static PyObject *
 query_timer(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -160,36 +181,42 @@ query_timer(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     PyObject *sql = args[1];
-    if (ctx == NULL || ctx == Py_None || ctx == suppressed || !PyUnicode_CheckExact(sql)) {
+    if ((ctx == Py_None && capture_off()) || ctx == suppressed) {  /* untimed */
+        Py_DECREF(ctx);
+        return PyObject_Vectorcall(args[0], args + 1, 4, NULL);
+    }
+    if (ctx == NULL || ctx == Py_None || !PyUnicode_CheckExact(sql)) {
         Py_XDECREF(ctx);
         return PyObject_Vectorcall(fallback, args, nargs, NULL);
     }
     double start, end;
     if (clock_seconds(&start) < 0) {
         Py_DECREF(ctx);
-        count_error();
+        if (count_error(hook_on_error) < 0) {
+            return NULL;
+        }
         return PyObject_Vectorcall(fallback, args, nargs, NULL);
     }
     /* execute(sql, params, many, context) */
     PyObject *result = PyObject_Vectorcall(args[0], args + 1, 4, NULL);
+    PyObject *type = NULL, *value = NULL, *traceback = NULL;
+    if (result == NULL) {  /* the query failed: kept aside, recorded, then re-raised */
+        PyErr_Fetch(&type, &value, &traceback);
+    }
     if (clock_seconds(&end) < 0) {
         end = start;
-        if (result != NULL) {
-            count_error();
-        }
+        PyErr_Clear();
     }
     double ms = (end - start) * 1000.0;
-    if (result == NULL) {  /* the query failed: record it, then re-raise its exception */
-        PyObject *type, *value, *traceback;
-        PyErr_Fetch(&type, &value, &traceback);
+    if (result == NULL) {
         call_record(ctx, sql, ms, Py_True);
         PyErr_Restore(type, value, traceback);
         Py_DECREF(ctx);
         return NULL;
     }
     int appended = append_query(ctx, sql, ms);
-    if (appended < 0) {
-        count_error();
+    if (appended < 0 && count_error(hook_on_error) < 0) {
+        Py_CLEAR(result);
     }
     else if (appended == 0) {
         call_record(ctx, sql, ms, Py_False);
@@ -206,15 +233,16 @@ PyDoc_STRVAR(query_timer_doc,
 static PyObject *
 configure(PyObject *module, PyObject *args)
 {
-    PyObject *var, *skip, *table, *python_timer, *slow_path, *errors;
+    PyObject *var, *skip, *table, *python_timer, *slow_path, *errors, *settings;
     Py_ssize_t cap;
-    if (!PyArg_ParseTuple(args, "O!OO!OOOn:configure", &PyContextVar_Type, &var, &skip,
-                          &PyDict_Type, &table, &python_timer, &slow_path, &errors, &cap)) {
+    if (!PyArg_ParseTuple(args, "O!OO!OOOnO:configure", &PyContextVar_Type, &var, &skip,
+                          &PyDict_Type, &table, &python_timer, &slow_path, &errors, &cap,
+                          &settings)) {
         return NULL;
     }
     if (!PyCallable_Check(python_timer) || !PyCallable_Check(slow_path)
             || !PyCallable_Check(errors)) {
-        PyErr_SetString(PyExc_TypeError, "configure: the timer, record and on_error must be callable");
+        PyErr_SetString(PyExc_TypeError, "configure: expected a callable");
         return NULL;
     }
     if (cap < 1) {
@@ -226,22 +254,24 @@ configure(PyObject *module, PyObject *args)
     Py_XSETREF(interned, Py_NewRef(table));
     Py_XSETREF(fallback, Py_NewRef(python_timer));
     Py_XSETREF(record, Py_NewRef(slow_path));
-    Py_XSETREF(on_error, Py_NewRef(errors));
+    Py_XSETREF(hook_on_error, Py_NewRef(errors));
+    Py_XSETREF(request_path, Py_NewRef(settings));
     max_interned = cap;
     Py_RETURN_NONE;
 }
 
 PyDoc_STRVAR(configure_doc,
-"configure(current, suppressed, interned, python_timer, record, on_error, max_interned)\n--\n\n"
+"configure(current, suppressed, interned, python_timer, record, on_error, max_interned,\n"
+"          request_path)\n--\n\n"
 "Gives query_timer the capture ContextVar, the SUPPRESSED context, the shared\n"
 "interning dict, the Python timer for every uncommon case, the slow path for\n"
-"failed queries and queries past the cap, the error counter and the interning cap.");
+"failed queries and queries past the cap, the error counter, the interning cap and\n"
+"the request-path settings (ENABLED).");
 
 
 /* ---- the middleware ------------------------------------------------------------ */
 
 /* Set by configure_middleware(). */
-static PyObject *request_path;    /* conf.request_path: the settings a request reads */
 static PyObject *context_type;    /* context.CaptureContext */
 static PyObject *py_begin;        /* middleware._begin(request) */
 static PyObject *py_finish;       /* middleware._finish(request, response, ctx, wall, start, exc=None) */
@@ -251,7 +281,7 @@ static PyObject *buffer_module;   /* capture.buffer: its .buffer takes the recor
 static PyObject *mw_on_error;     /* counts an exception raised in _finish's work */
 static PyObject *time_time, *perf_counter;
 static PyObject *empty_tuple, *empty_str, *s_query_string;
-static PyObject *s_loaded, *s_enabled, *s_ignore_prefixes, *s_query_limit, *s_path;
+static PyObject *s_ignore_prefixes, *s_query_limit, *s_path;
 static PyObject *s_overflow, *s_exception, *s_overflow_lock, *s_resolver_match, *s_route;
 static PyObject *s_func, *s_view_name, *s_status_code, *s_streaming, *s_method, *s_meta;
 static PyObject *s_dict, *s_cached_user, *s_is_authenticated, *s_pk, *s_buffer;
@@ -564,28 +594,6 @@ out:
     return outcome;
 }
 
-/* An exception raised while recording: an Exception is counted (_finish's
- * ``except Exception``) and dropped; anything else propagates. 0 or -1. */
-static int
-recording_failed(void)
-{
-    if (!PyErr_ExceptionMatches(PyExc_Exception)) {
-        return -1;
-    }
-    PyObject *type, *value, *traceback;
-    PyErr_Fetch(&type, &value, &traceback);
-    PyErr_NormalizeException(&type, &value, &traceback);
-    PyObject *result = value ? PyObject_CallOneArg(mw_on_error, value) : NULL;
-    if (result == NULL) {
-        PyErr_Clear();
-    }
-    Py_XDECREF(result);
-    Py_XDECREF(type);
-    Py_XDECREF(value);
-    Py_XDECREF(traceback);
-    return 0;
-}
-
 typedef struct {
     PyObject_HEAD
     PyObject *get_response;
@@ -677,7 +685,7 @@ middleware_call(Middleware *self, PyObject *args, PyObject *kwargs)
                                                         wall, start, NULL);
         Py_SETREF(response, result);
     }
-    else if (outcome < 0 && recording_failed() < 0) {
+    else if (outcome < 0 && count_error(mw_on_error) < 0) {
         Py_CLEAR(response);
     }
     Py_DECREF(wall);
@@ -689,8 +697,8 @@ middleware_call(Middleware *self, PyObject *args, PyObject *kwargs)
 static int
 middleware_traverse(Middleware *self, visitproc visit, void *arg)
 {
+    /* A static type: a heap subclass's own traverse visits its type. */
     Py_VISIT(self->get_response);
-    Py_VISIT(Py_TYPE(self));
     return 0;
 }
 
@@ -734,9 +742,9 @@ static PyTypeObject MiddlewareType = {
 static PyObject *
 configure_middleware(PyObject *module, PyObject *args)
 {
-    PyObject *settings, *context, *begin_function, *finish_function, *routes, *methods_map;
+    PyObject *context, *begin_function, *finish_function, *routes, *methods_map;
     PyObject *buffers, *errors, *wall_clock, *counter;
-    if (!PyArg_ParseTuple(args, "OO!OOO!O!OOOO:configure_middleware", &settings, &PyType_Type,
+    if (!PyArg_ParseTuple(args, "O!OOO!O!OOOO:configure_middleware", &PyType_Type,
                           &context, &begin_function, &finish_function, &PyDict_Type, &routes,
                           &PyDict_Type, &methods_map, &buffers, &errors, &wall_clock,
                           &counter)) {
@@ -753,7 +761,6 @@ configure_middleware(PyObject *module, PyObject *args)
             return NULL;
         }
     }
-    Py_XSETREF(request_path, Py_NewRef(settings));
     Py_XSETREF(context_type, Py_NewRef(context));
     Py_XSETREF(py_begin, Py_NewRef(begin_function));
     Py_XSETREF(py_finish, Py_NewRef(finish_function));
@@ -767,8 +774,8 @@ configure_middleware(PyObject *module, PyObject *args)
 }
 
 PyDoc_STRVAR(configure_middleware_doc,
-"configure_middleware(request_path, CaptureContext, begin, finish, route_cache, methods,\n"
-"                     buffer_module, on_error, time, perf_counter)\n--\n\n"
+"configure_middleware(CaptureContext, begin, finish, route_cache, methods, buffer_module,\n"
+"                     on_error, time, perf_counter)\n--\n\n"
 "Gives Middleware what middleware.py's sync path reads; configure() first.");
 
 static int

@@ -321,7 +321,7 @@ def _compiled_middleware() -> type[PerformanceMiddleware] | None:
     if query_hook.IMPLEMENTATION != "compiled":
         return None
     _speedups.configure_middleware(
-        request_path, CaptureContext, _begin, _finish, _route_cache, _METHODS, buffer_module,
+        CaptureContext, _begin, _finish, _route_cache, _METHODS, buffer_module,
         _count_middleware_error, time.time, time.perf_counter)
 
     class _CompiledMiddleware(_speedups.Middleware, PerformanceMiddleware):

@@ -145,7 +145,7 @@ def _compiled_timer() -> Any:
     except ImportError:  # not built (no compiler at install time): the Python timer
         return None
     _speedups.configure(current, SUPPRESSED, _interned, _py_query_timer, _record, _count_error,
-                        MAX_INTERNED_SQL)
+                        MAX_INTERNED_SQL, request_path)
     return _speedups.query_timer
 
 

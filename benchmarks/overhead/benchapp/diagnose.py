@@ -9,7 +9,7 @@ perfmonitor apart"). Never for the targets: they are measured at the defaults.
   nothing is expanded or written.
 - ``tiny``: as ``drain``, but each request buffers a 2-tuple of shared strings (its
   method and route) instead of its record.
-- ``none``: nothing is buffered; the flusher thread still runs.
+- ``none``: nothing is buffered (requests, stray queries); the flusher thread still runs.
 - ``expand``: the flusher expands each batch into a Sink and drops it.
 - ``prepare``: as ``expand``, then makes the COPY data (rollups, sketches, raw rows),
   and drops it.
@@ -57,12 +57,13 @@ def apply(mode: str) -> None:
     def push_none(self: Any, record: Any) -> None:
         if self._thread is None:
             self._start()
+        self._fast_until = 0  # so that the compiled middleware calls push_request too
 
     buffer.Buffer._write = drop_batch
     if mode == "tiny":
         buffer.Buffer.push = push_tiny
     elif mode == "none":
-        buffer.Buffer.push = push_none
+        buffer.Buffer.push = buffer.Buffer.push_request = push_none
 
 
 def apply_from_environment() -> None:
