@@ -125,12 +125,14 @@ append_query(PyObject *ctx, PyObject *sql, double ms)
             appended = -1;
         }
         else if (PyList_GET_SIZE(queries) < cap) {
-            PyObject *canonical = PyDict_GetItemWithError(interned, sql);  /* borrowed */
+            /* a strong reference: allocating below may run a collection, and with
+             * it code that clears the table */
+            PyObject *canonical = Py_XNewRef(PyDict_GetItemWithError(interned, sql));
             if (canonical == NULL && !PyErr_Occurred()) {
                 if (PyDict_GET_SIZE(interned) >= max_interned) {
                     PyDict_Clear(interned);
                 }
-                canonical = PyDict_SetItem(interned, sql, sql) == 0 ? sql : NULL;
+                canonical = PyDict_SetItem(interned, sql, sql) == 0 ? Py_NewRef(sql) : NULL;
             }
             if (canonical == NULL) {
                 appended = -1;
@@ -141,6 +143,7 @@ append_query(PyObject *ctx, PyObject *sql, double ms)
                 appended = item != NULL && PyList_Append(queries, item) == 0 ? 1 : -1;
                 Py_XDECREF(item);
                 Py_XDECREF(elapsed);
+                Py_DECREF(canonical);
             }
         }
     }
@@ -411,10 +414,109 @@ user_id(PyObject *request)
     return result;
 }
 
+/* records.pack_request in C: the plain tuple a request waits as, (method, route,
+ * view, path, query_string, status, numbers, overflow, exception, url_name, user_id,
+ * failed, *statements), numbers being the timestamp, the duration and each query's
+ * time as little-endian doubles, failed None unless a query failed. */
+static PyObject *
+pack_plain(PyObject *method, PyObject *route, PyObject *view, PyObject *path,
+           PyObject *query_string, PyObject *status, double ts, double duration_ms,
+           PyObject *queries, PyObject *overflow, PyObject *exception, PyObject *url_name,
+           PyObject *user)
+{
+    PyObject *seq = PySequence_Fast(queries, "pack_request: queries must be a sequence");
+    if (seq == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject *numbers = PyBytes_FromStringAndSize(NULL, (n + 2) * 8);
+    PyObject *packed = numbers ? PyTuple_New(12 + n) : NULL;
+    PyObject *failed = NULL;
+    if (packed == NULL) {
+        goto error;
+    }
+    char *out = PyBytes_AS_STRING(numbers);
+    if (PyFloat_Pack8(ts, out, 1) < 0 || PyFloat_Pack8(duration_ms, out + 8, 1) < 0) {
+        goto error;
+    }
+    int any_failed = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *query = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyTuple_CheckExact(query) || PyTuple_GET_SIZE(query) != 3) {
+            PyErr_SetString(PyExc_ValueError, "pack_request: a query is not (sql, ms, failed)");
+            goto error;
+        }
+        double ms = PyFloat_AsDouble(PyTuple_GET_ITEM(query, 1));
+        if ((ms == -1.0 && PyErr_Occurred()) || PyFloat_Pack8(ms, out + 16 + 8 * i, 1) < 0) {
+            goto error;
+        }
+        PyTuple_SET_ITEM(packed, 12 + i, Py_NewRef(PyTuple_GET_ITEM(query, 0)));
+        int truth = PyObject_RichCompareBool(PyTuple_GET_ITEM(query, 2), Py_True, Py_EQ);
+        if (truth < 0) {
+            goto error;
+        }
+        any_failed |= truth;
+    }
+    if (any_failed) {
+        failed = PyTuple_New(n);
+        if (failed == NULL) {
+            goto error;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *query = PySequence_Fast_GET_ITEM(seq, i);
+            PyTuple_SET_ITEM(failed, i, Py_NewRef(PyTuple_GET_ITEM(query, 2)));
+        }
+    }
+    else {
+        failed = Py_NewRef(Py_None);
+    }
+    PyObject *items[] = {method, route, view, path, query_string, status};
+    for (int i = 0; i < 6; i++) {
+        PyTuple_SET_ITEM(packed, i, Py_NewRef(items[i]));
+    }
+    PyTuple_SET_ITEM(packed, 6, numbers);
+    PyTuple_SET_ITEM(packed, 7, Py_NewRef(overflow));
+    PyTuple_SET_ITEM(packed, 8, Py_NewRef(exception));
+    PyTuple_SET_ITEM(packed, 9, Py_NewRef(url_name));
+    PyTuple_SET_ITEM(packed, 10, Py_NewRef(user));
+    PyTuple_SET_ITEM(packed, 11, failed);
+    Py_DECREF(seq);
+    return packed;
+error:
+    Py_DECREF(seq);
+    Py_XDECREF(numbers);
+    Py_XDECREF(packed);  /* its unset items are NULL, which tuple_dealloc skips */
+    return NULL;
+}
+
+static PyObject *
+pack_request(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 13) {
+        PyErr_Format(PyExc_TypeError, "pack_request() takes 13 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    double ts = PyFloat_AsDouble(args[6]);
+    if (ts == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    double duration_ms = PyFloat_AsDouble(args[7]);
+    if (duration_ms == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    return pack_plain(args[0], args[1], args[2], args[3], args[4], args[5], ts, duration_ms,
+                      args[8], args[9], args[10], args[11], args[12]);
+}
+
+PyDoc_STRVAR(pack_request_doc,
+"pack_request(method, route, view, path, query_string, status, ts, duration_ms, queries,\n"
+"             overflow, exception, url_name, user_id)\n--\n\n"
+"records.pack_request, compiled: what the compiled middleware pushes.");
+
 /* Appends to buffer._requests when push_request's fast path would, else calls
- * buffer.push_request(fields). 0, or -1 with an exception set. */
+ * buffer.push_request(packed). 0, or -1 with an exception set. */
 static int
-push_request(PyObject *fields)
+push_request(PyObject *packed)
 {
     PyObject *buffer = PyObject_GetAttr(buffer_module, s_buffer);
     if (buffer == NULL) {
@@ -429,8 +531,8 @@ push_request(PyObject *fields)
         Py_ssize_t until = PyLong_AsSsize_t(fast_until);
         if (waiting >= 0 && !(until == -1 && PyErr_Occurred())) {
             result = waiting < until && loaded == Py_True
-                ? PyObject_CallMethodOneArg(requests, s_append, fields)
-                : PyObject_CallMethodOneArg(buffer, s_push_request, fields);
+                ? PyObject_CallMethodOneArg(requests, s_append, packed)
+                : PyObject_CallMethodOneArg(buffer, s_push_request, packed);
         }
     }
     Py_XDECREF(loaded);
@@ -455,7 +557,7 @@ finish_common(PyObject *request, PyObject *response, PyObject *ctx, PyObject *wa
     PyObject *match = NULL, *route = NULL, *func = NULL, *view_name = NULL, *key = NULL;
     PyObject *status = NULL, *streaming = NULL, *method = NULL, *path = NULL, *meta = NULL;
     PyObject *query_string = NULL, *queries = NULL, *overflow = NULL, *exception = NULL;
-    PyObject *user = NULL, *duration = NULL, *fields = NULL;
+    PyObject *user = NULL, *packed = NULL;
     PyObject *end = PyObject_CallNoArgs(perf_counter);
     if (end == NULL) {
         goto out;
@@ -548,30 +650,28 @@ finish_common(PyObject *request, PyObject *response, PyObject *ctx, PyObject *wa
         Py_DECREF(cached);
         goto out;
     }
-    PyObject *context_queries = PyObject_GetAttr(ctx, s_queries);
-    if (context_queries == NULL) {
+    double ts = PyFloat_AsDouble(wall);
+    if (ts == -1.0 && PyErr_Occurred()) {
         Py_DECREF(cached);
         goto out;
     }
-    queries = PySequence_Tuple(context_queries);
-    Py_DECREF(context_queries);
+    queries = PyObject_GetAttr(ctx, s_queries);
     overflow = queries ? PyObject_GetAttr(ctx, s_overflow) : NULL;
     exception = overflow ? PyObject_GetAttr(ctx, s_exception) : NULL;
     user = exception ? user_id(request) : NULL;
-    duration = user ? PyFloat_FromDouble(ms) : NULL;
-    if (duration == NULL) {
+    if (user == NULL) {
         Py_DECREF(cached);
         goto out;
     }
-    /* pack_request's arguments, in its order (middleware._finish) */
-    fields = PyTuple_Pack(13, method, PyTuple_GET_ITEM(cached, 0), PyTuple_GET_ITEM(cached, 1),
-                          path, query_string, status, wall, duration, queries, overflow,
-                          exception, PyTuple_GET_ITEM(cached, 2), user);
+    /* as _finish: pack_request(method, route, view, ...), then push_request */
+    packed = pack_plain(method, PyTuple_GET_ITEM(cached, 0), PyTuple_GET_ITEM(cached, 1),
+                        path, query_string, status, ts, ms, queries, overflow, exception,
+                        PyTuple_GET_ITEM(cached, 2), user);
     Py_DECREF(cached);
-    if (fields == NULL) {
+    if (packed == NULL) {
         goto out;
     }
-    outcome = push_request(fields) < 0 ? -1 : 1;
+    outcome = push_request(packed) < 0 ? -1 : 1;
 out:
     Py_XDECREF(end);
     Py_XDECREF(match);
@@ -589,8 +689,7 @@ out:
     Py_XDECREF(overflow);
     Py_XDECREF(exception);
     Py_XDECREF(user);
-    Py_XDECREF(duration);
-    Py_XDECREF(fields);
+    Py_XDECREF(packed);
     return outcome;
 }
 
@@ -809,6 +908,7 @@ static PyMethodDef methods[] = {
     {"query_timer", (PyCFunction)(void (*)(void))query_timer, METH_FASTCALL, query_timer_doc},
     {"configure", configure, METH_VARARGS, configure_doc},
     {"configure_middleware", configure_middleware, METH_VARARGS, configure_middleware_doc},
+    {"pack_request", (PyCFunction)(void (*)(void))pack_request, METH_FASTCALL, pack_request_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -23,7 +23,10 @@ about 13 µs of a 1-query request's 26 µs of capture there (the benchmark's
 in-process cold-cache ablation). The middleware appends the request's fields as
 one flat tuple of plain values to a deque; every ``REQUEST_CHUNK`` requests the
 pushing thread packs and marshals the chunk in one warm loop, and the flusher
-packs what is left before it takes frames. So at most ``REQUEST_CHUNK`` requests
+packs what is left before it takes frames. The compiled middleware
+(``_speedups``) packs the request itself instead, which costs it well under a
+microsecond of C, so that a waiting request holds one tuple and one ``bytes``
+rather than its fields, its queries' tuples and their floats. So at most ``REQUEST_CHUNK`` requests
 wait as objects, for a fraction of a second: plain values and tuples of them,
 which the garbage collector stops tracking within three collections (one per
 level of tuples). In the benchmark site 20,000 10-query requests ran 10 young
@@ -70,7 +73,7 @@ from typing import Any
 
 from perfmonitor.capture import frames as frame_codec
 from perfmonitor.capture import sharing
-from perfmonitor.capture.records import pack_request
+from perfmonitor.capture.records import NUMBERS, pack_request
 from perfmonitor.conf import request_path, settings
 
 logger = logging.getLogger("perfmonitor")
@@ -204,7 +207,8 @@ class Buffer:
     # -- request path --------------------------------------------------------
     def push_request(self, fields: tuple[Any, ...]) -> None:
         """A finished request: :func:`~perfmonitor.capture.records.pack_request`'s
-        arguments, as one flat tuple of plain values (the queries as a tuple).
+        arguments, as one flat tuple of plain values (the queries as a tuple), or
+        what it returns for them (the compiled middleware packs its requests).
 
         Most requests only append: while fewer than ``_fast_until`` requests wait
         unpacked, appending one can neither fill the buffer, nor complete a chunk, nor
@@ -255,7 +259,8 @@ class Buffer:
                 for _ in range(min(left, REQUEST_CHUNK)):
                     fields = take()
                     try:
-                        chunk.append(pack_request(*fields))
+                        chunk.append(fields if type(fields[NUMBERS]) is bytes  # packed
+                                     else pack_request(*fields))
                     except Exception as exc:  # fields the middleware never builds
                         self.count_internal_error("packing a request", exc)
             except IndexError:
@@ -301,7 +306,8 @@ class Buffer:
     def waiting(self) -> list[Any]:
         """The records waiting to be taken, decoded, without taking them (tests, debugging)."""
         return [*self._items, *frame_codec.decode(bytes(self._frames), sys.maxsize)[0],
-                *(pack_request(*fields) for fields in list(self._requests))]
+                *(fields if type(fields[NUMBERS]) is bytes else pack_request(*fields)
+                  for fields in list(self._requests))]
 
     def _take_frames(self, frames: bytearray, marks: bytearray, batch: list[Any],
                      limit: int) -> int:

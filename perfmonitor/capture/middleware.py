@@ -9,6 +9,12 @@ call the rest of the stack, build one flat tuple and append it to the buffer.
 No regex, no fingerprinting, no database, no lock. A failure anywhere in here
 is counted and the host's response goes out untouched.
 
+Under a sync handler, where ``perfmonitor.capture._speedups`` was built, the
+common case of all this runs compiled (``_CompiledMiddleware``): a resolved route
+the route cache knows, a response that is not streamed. It records what
+``_begin`` and ``_finish`` record, packed as ``records.pack_request`` packs it,
+and hands every other case to them.
+
 Streaming responses are not read: their iterator is wrapped so that queries
 run while the body streams are attributed to the request, and the record is
 finished when the stream ends or the response is closed.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import os
+import struct
 import sys
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -26,15 +27,15 @@ from django.urls import resolve
 from perfmonitor.capture import buffer as buffer_module
 from perfmonitor.capture import middleware, query_hook
 from perfmonitor.capture.context import SUPPRESSED, CaptureContext, current
+from perfmonitor.capture.records import NUMBERS, pack_request, request_record
 from tests.testapp.models import Course
 
 COMPILED = query_hook.IMPLEMENTATION == "compiled"
 PURE_REQUESTED = os.environ.get("PERFMONITOR_PURE_PYTHON", "") not in ("", "0")
+USER_ID = 10  # in pack_request's tuple
 needs_compiled = pytest.mark.skipif(
     not COMPILED, reason="perfmonitor.capture._speedups not built, or PERFMONITOR_PURE_PYTHON")
 
-# Per-record fields that differ between any two runs: the wall clock and the duration.
-WALL, DURATION, QUERIES = 6, 7, 8
 
 
 def test_the_compiled_module_is_built_where_ci_requires_it() -> None:
@@ -82,11 +83,18 @@ def _requests_through(client: Client, course: Course) -> None:
     b"".join(client.get("/capture/stream/").streaming_content)
 
 
-def _comparable(fields: tuple[Any, ...]) -> tuple[Any, ...]:
-    values = list(fields)
-    values[WALL] = values[DURATION] = None
-    values[QUERIES] = tuple((sql, failed) for sql, _, failed in values[QUERIES])
-    return tuple(values)
+def _plain(waiting: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A waiting request as pack_request returns it: the compiled middleware packs its
+    requests itself, the Python one leaves that to the buffer."""
+    return waiting if type(waiting[NUMBERS]) is bytes else pack_request(*waiting)
+
+
+def _comparable(waiting: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The plain tuple without what differs between any two runs (the clock, the
+    duration and the queries' times), keeping how many numbers there are."""
+    plain = list(_plain(waiting))
+    plain[NUMBERS] = len(plain[NUMBERS])
+    return tuple(plain)
 
 
 def _buffered() -> tuple[list[tuple[Any, ...]], list[Any]]:
@@ -138,7 +146,7 @@ def test_the_user_id_of_a_user_the_host_loaded_is_the_same_on_both_paths(
         [fields] = buffer_module.buffer._requests
         recorded.append(_comparable(fields))
     assert recorded[0] == recorded[1]
-    assert recorded[0][-1] == str(user.pk)
+    assert recorded[0][USER_ID] == str(user.pk)
 
 
 @needs_compiled
@@ -160,8 +168,11 @@ def test_no_python_of_perfmonitor_runs_on_the_compiled_request_path() -> None:
         sys.setprofile(None)
     assert response.status_code == 200
     assert calls == []
-    [*_, fields] = buffer_module.buffer._requests
-    assert fields[1] == "/capture/courses/<int:pk>/" and len(fields[QUERIES]) == 1
+    [*_, waiting] = buffer_module.buffer._requests
+    assert type(waiting[NUMBERS]) is bytes  # packed by the compiled middleware
+    record = request_record(waiting)
+    assert record.route == "/capture/courses/<int:pk>/" and len(record.queries) == 1
+    assert record.duration_ms > record.queries[0][1] > 0
 
 
 @needs_compiled
@@ -299,3 +310,35 @@ def test_the_compiled_query_timer_hands_the_overflow_to_python() -> None:
     assert len(ctx.queries) == 2
     assert ctx.overflow is not None and ctx.overflow["SELECT 1"][0] == 3
     assert ctx.query_count == 5
+
+
+@needs_compiled
+@pytest.mark.parametrize("queries, overflow, user", [
+    ((), None, ""),
+    ((("SELECT 1", 0.25, False),), None, "7"),
+    ((("SELECT 1", 0.25, False), ("UPDATE t SET a = %s", 3, True)), None, ""),
+    (tuple((f"SELECT {i}", i / 7, False) for i in range(40)), {"SELECT 0": [3, 1.5, 0]}, "42"),
+    ([("SELECT 2", 1e-9, False), ("SELECT 2", 1e9, False)], None, ""),
+])
+def test_the_compiled_pack_request_is_byte_for_byte_the_python_one(queries, overflow, user):
+    from perfmonitor.capture import _speedups
+
+    fields = ("POST", "/courses/<int:pk>/", "app.views.detail", "/courses/9/", "a=1", 201,
+              1_795_957_739.103, 12.5, queries, overflow, "ValueError", "course", user)
+    compiled, python = _speedups.pack_request(*fields), pack_request(*fields)
+    assert compiled == python
+    assert [type(v) for v in compiled] == [type(v) for v in python]
+    assert request_record(compiled) == request_record(python)
+
+
+@needs_compiled
+def test_the_compiled_pack_request_refuses_what_the_python_one_refuses():
+    from perfmonitor.capture import _speedups
+
+    good = ("GET", "/", "v", "/", "", 200, 1.0, 2.0, (), None, "", "", "")
+    for broken in [good[:12], good[:6] + ("x",) + good[7:], good[:8] + ((("S", 1.0),),) + good[9:],
+                   good[:8] + ((("S", "slow", False),),) + good[9:]]:
+        with pytest.raises((TypeError, ValueError, struct.error)):
+            pack_request(*broken)
+        with pytest.raises((TypeError, ValueError)):
+            _speedups.pack_request(*broken)
