@@ -233,6 +233,19 @@ PyDoc_STRVAR(query_timer_doc,
 "Django execute wrapper: times the query and appends it to the current capture\n"
 "context; every other case goes to the Python timer given to configure().");
 
+/* 0 when every item is callable, else -1 with a TypeError naming the function. */
+static int
+check_callables(const char *where, PyObject **items, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (!PyCallable_Check(items[i])) {
+            PyErr_Format(PyExc_TypeError, "%s: argument %R is not callable", where, items[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static PyObject *
 configure(PyObject *module, PyObject *args)
 {
@@ -243,9 +256,8 @@ configure(PyObject *module, PyObject *args)
                           &settings)) {
         return NULL;
     }
-    if (!PyCallable_Check(python_timer) || !PyCallable_Check(slow_path)
-            || !PyCallable_Check(errors)) {
-        PyErr_SetString(PyExc_TypeError, "configure: expected a callable");
+    PyObject *callables[] = {python_timer, slow_path, errors};
+    if (check_callables("configure", callables, 3) < 0) {
         return NULL;
     }
     if (cap < 1) {
@@ -698,6 +710,18 @@ typedef struct {
     PyObject *get_response;
 } Middleware;
 
+/* Resets the capture ContextVar to token, keeping the exception being raised. */
+static void
+reset_keeping_error(PyObject *token)
+{
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    if (PyContextVar_Reset(current_var, token) < 0) {
+        PyErr_Clear();
+    }
+    PyErr_Restore(type, value, traceback);
+}
+
 static PyObject *
 middleware_call(Middleware *self, PyObject *args, PyObject *kwargs)
 {
@@ -726,12 +750,7 @@ middleware_call(Middleware *self, PyObject *args, PyObject *kwargs)
     PyObject *start = wall ? PyObject_CallNoArgs(perf_counter) : NULL;
     if (start == NULL) {
         if (token != NULL) {
-            PyObject *type, *value, *traceback;
-            PyErr_Fetch(&type, &value, &traceback);
-            if (PyContextVar_Reset(current_var, token) < 0) {
-                PyErr_Clear();
-            }
-            PyErr_Restore(type, value, traceback);
+            reset_keeping_error(token);
         }
         Py_XDECREF(token);
         Py_XDECREF(wall);
@@ -754,10 +773,8 @@ middleware_call(Middleware *self, PyObject *args, PyObject *kwargs)
             }
             Py_XDECREF(result);
         }
-        if (PyContextVar_Reset(current_var, token) < 0) {
-            PyErr_Clear();
-        }
         PyErr_Restore(type, value, traceback);
+        reset_keeping_error(token);
         Py_DECREF(token);
         Py_DECREF(wall);
         Py_DECREF(start);
@@ -854,11 +871,8 @@ configure_middleware(PyObject *module, PyObject *args)
         return NULL;
     }
     PyObject *callables[] = {begin_function, finish_function, errors, wall_clock, counter};
-    for (size_t i = 0; i < sizeof(callables) / sizeof(callables[0]); i++) {
-        if (!PyCallable_Check(callables[i])) {
-            PyErr_SetString(PyExc_TypeError, "configure_middleware: expected a callable");
-            return NULL;
-        }
+    if (check_callables("configure_middleware", callables, 5) < 0) {
+        return NULL;
     }
     Py_XSETREF(context_type, Py_NewRef(context));
     Py_XSETREF(py_begin, Py_NewRef(begin_function));
