@@ -246,6 +246,15 @@ check_callables(const char *where, PyObject **items, int n)
     return 0;
 }
 
+/* Stores a strong reference to each value in its slot, dropping what was there. */
+static void
+keep(PyObject **slots[], PyObject *values[], int n)
+{
+    for (int i = 0; i < n; i++) {
+        Py_XSETREF(*slots[i], Py_NewRef(values[i]));
+    }
+}
+
 static PyObject *
 configure(PyObject *module, PyObject *args)
 {
@@ -264,13 +273,10 @@ configure(PyObject *module, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "configure: max_interned must be at least 1");
         return NULL;
     }
-    Py_XSETREF(current_var, Py_NewRef(var));
-    Py_XSETREF(suppressed, Py_NewRef(skip));
-    Py_XSETREF(interned, Py_NewRef(table));
-    Py_XSETREF(fallback, Py_NewRef(python_timer));
-    Py_XSETREF(record, Py_NewRef(slow_path));
-    Py_XSETREF(hook_on_error, Py_NewRef(errors));
-    Py_XSETREF(request_path, Py_NewRef(settings));
+    PyObject **slots[] = {&current_var, &suppressed, &interned, &fallback, &record,
+                          &hook_on_error, &request_path};
+    PyObject *values[] = {var, skip, table, python_timer, slow_path, errors, settings};
+    keep(slots, values, 7);
     max_interned = cap;
     Py_RETURN_NONE;
 }
@@ -874,15 +880,11 @@ configure_middleware(PyObject *module, PyObject *args)
     if (check_callables("configure_middleware", callables, 5) < 0) {
         return NULL;
     }
-    Py_XSETREF(context_type, Py_NewRef(context));
-    Py_XSETREF(py_begin, Py_NewRef(begin_function));
-    Py_XSETREF(py_finish, Py_NewRef(finish_function));
-    Py_XSETREF(route_cache, Py_NewRef(routes));
-    Py_XSETREF(method_names, Py_NewRef(methods_map));
-    Py_XSETREF(buffer_module, Py_NewRef(buffers));
-    Py_XSETREF(mw_on_error, Py_NewRef(errors));
-    Py_XSETREF(time_time, Py_NewRef(wall_clock));
-    Py_XSETREF(perf_counter, Py_NewRef(counter));
+    PyObject **slots[] = {&context_type, &py_begin, &py_finish, &route_cache, &method_names,
+                          &buffer_module, &mw_on_error, &time_time, &perf_counter};
+    PyObject *values[] = {context, begin_function, finish_function, routes, methods_map,
+                          buffers, errors, wall_clock, counter};
+    keep(slots, values, 9);
     Py_RETURN_NONE;
 }
 

@@ -26,11 +26,12 @@ pushing thread packs and marshals the chunk in one warm loop, and the flusher
 packs what is left before it takes frames. The compiled middleware
 (``_speedups``) packs the request itself instead, which costs it well under a
 microsecond of C, so that a waiting request holds one tuple and one ``bytes``
-rather than its fields, its queries' tuples and their floats. So at most ``REQUEST_CHUNK`` requests
-wait as objects, for a fraction of a second: plain values and tuples of them,
-which the garbage collector stops tracking within three collections (one per
-level of tuples). In the benchmark site 20,000 10-query requests ran 10 young
-collections, so a request waiting for at most 32 others rarely meets one. Other
+rather than its fields, its queries' tuples and their floats. So at most
+``REQUEST_CHUNK`` requests wait as objects, for a fraction of a second: plain
+values and tuples of them, which the garbage collector stops tracking within three
+collections (one per level of tuples). In the benchmark site 20,000 10-query
+requests ran 10 young collections, so a request waiting for at most 32 others
+rarely meets one. Other
 records (measurements, streaming requests, a tuple marshal cannot carry) wait
 in a deque.
 
@@ -158,6 +159,12 @@ class _NoThread:
 _NO_THREAD: Any = _NoThread()
 
 
+def _packed(request: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A waiting request as :func:`pack_request` returns it: the Python middleware
+    pushes its arguments, the compiled one what it returns (bytes for the numbers)."""
+    return request if type(request[NUMBERS]) is bytes else pack_request(*request)
+
+
 class Buffer:
     def __init__(self, generation: int = 0) -> None:
         self._items: deque[Any] = deque()
@@ -259,8 +266,7 @@ class Buffer:
                 for _ in range(min(left, REQUEST_CHUNK)):
                     fields = take()
                     try:
-                        chunk.append(fields if type(fields[NUMBERS]) is bytes  # packed
-                                     else pack_request(*fields))
+                        chunk.append(_packed(fields))
                     except Exception as exc:  # fields the middleware never builds
                         self.count_internal_error("packing a request", exc)
             except IndexError:
@@ -306,8 +312,7 @@ class Buffer:
     def waiting(self) -> list[Any]:
         """The records waiting to be taken, decoded, without taking them (tests, debugging)."""
         return [*self._items, *frame_codec.decode(bytes(self._frames), sys.maxsize)[0],
-                *(fields if type(fields[NUMBERS]) is bytes else pack_request(*fields)
-                  for fields in list(self._requests))]
+                *(_packed(fields) for fields in list(self._requests))]
 
     def _take_frames(self, frames: bytearray, marks: bytearray, batch: list[Any],
                      limit: int) -> int:

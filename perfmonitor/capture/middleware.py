@@ -117,17 +117,44 @@ def _user_id(request: HttpRequest) -> str:
     return str(user.pk)
 
 
-class _MiddlewareBase:
-    """What the Python and the compiled middleware share."""
+class PerformanceMiddleware:
+    """Times every request. Under a sync handler, where ``perfmonitor.capture._speedups``
+    was built, an instance is a ``_CompiledMiddleware``: this class with ``__call__``
+    compiled (query_hook tells when the Python code runs instead)."""
 
     sync_capable = True
     async_capable = True
+
+    def __new__(cls, get_response: Callable[[HttpRequest], Any]) -> PerformanceMiddleware:
+        if (cls is PerformanceMiddleware and _CompiledMiddleware is not None
+                and not iscoroutinefunction(get_response)):
+            return _speedups.Middleware.__new__(_CompiledMiddleware)
+        return super().__new__(cls)
 
     def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
         self.async_mode = iscoroutinefunction(get_response)
         if self.async_mode:
             markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        ctx = _begin(request)
+        if ctx is None:
+            return self.get_response(request)
+        token = current.set(ctx)
+        wall = time.time()
+        start = _perf()
+        try:
+            response = self.get_response(request)
+        except BaseException as exc:
+            if ctx is not SUPPRESSED:
+                _finish(request, None, ctx, wall, start, exc)
+            raise
+        finally:
+            current.reset(token)
+        return response if ctx is SUPPRESSED else _finish(request, response, ctx, wall, start)
 
     async def __acall__(self, request: HttpRequest) -> Any:
         ctx = _begin(request)
@@ -152,37 +179,6 @@ class _MiddlewareBase:
         ctx = current.get()
         if ctx is not None and ctx is not SUPPRESSED:
             ctx.exception = type(exception).__name__
-
-
-class PerformanceMiddleware(_MiddlewareBase):
-    """Times every request. Under a sync handler, where ``perfmonitor.capture._speedups``
-    was built, an instance is a ``_CompiledMiddleware``: the same class with
-    ``__call__`` compiled (query_hook tells when the Python code runs instead)."""
-
-    def __new__(cls, get_response: Callable[[HttpRequest], Any]) -> PerformanceMiddleware:
-        if (cls is PerformanceMiddleware and _CompiledMiddleware is not None
-                and not iscoroutinefunction(get_response)):
-            return _speedups.Middleware.__new__(_CompiledMiddleware)
-        return super().__new__(cls)
-
-    def __call__(self, request: HttpRequest) -> Any:
-        if self.async_mode:
-            return self.__acall__(request)
-        ctx = _begin(request)
-        if ctx is None:
-            return self.get_response(request)
-        token = current.set(ctx)
-        wall = time.time()
-        start = _perf()
-        try:
-            response = self.get_response(request)
-        except BaseException as exc:
-            if ctx is not SUPPRESSED:
-                _finish(request, None, ctx, wall, start, exc)
-            raise
-        finally:
-            current.reset(token)
-        return response if ctx is SUPPRESSED else _finish(request, response, ctx, wall, start)
 
 
 def _finish(request: HttpRequest, response: HttpResponseBase | None, ctx: CaptureContext,
@@ -332,7 +328,8 @@ def _compiled_middleware() -> type[PerformanceMiddleware] | None:
 
     class _CompiledMiddleware(_speedups.Middleware, PerformanceMiddleware):
         __slots__ = ()
-        # _speedups.Middleware comes first: its compiled __call__ is the one called.
+        # _speedups.Middleware comes first in the MRO: its compiled __call__ is found
+        # before PerformanceMiddleware's.
 
     return _CompiledMiddleware
 

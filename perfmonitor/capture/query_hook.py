@@ -99,7 +99,7 @@ def _py_query_timer(execute: Any, sql: Any, params: Any, many: bool, context: An
                 queries.append((_interned.get(sql) or intern_sql(sql), ms, False))
                 return result
     except Exception as exc:
-        buffer_module.buffer.count_internal_error("query hook", exc)
+        _count_error(exc)
         return result
     _record(ctx, sql, ms, False)
     return result
@@ -116,7 +116,7 @@ def _record(ctx: CaptureContext | None, sql: Any, ms: float, failed: bool) -> No
                 # A plain tuple (see records.expand_standalone): cheapest to build.
                 buffer_module.buffer.push((where, _statement(sql), ms, failed, time.time()))
     except Exception as exc:  # never raise into the host's query
-        buffer_module.buffer.count_internal_error("query hook", exc)
+        _count_error(exc)
 
 
 def _statement(sql: Any) -> str:
