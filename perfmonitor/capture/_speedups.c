@@ -42,7 +42,8 @@ static PyObject *record;       /* query_hook._record(ctx, sql, ms, failed) */
 static PyObject *hook_on_error; /* counts an exception raised in here (never reaches the host) */
 static PyObject *request_path;  /* conf.request_path: the settings a request reads */
 static Py_ssize_t max_interned;
-static PyObject *s_queries, *s_limit, *s_loaded, *s_enabled;
+static PyObject *s_queries, *s_limit, *s_loaded, *s_enabled, *s_overflow, *s_exception;
+static PyObject *s_overflow_lock, *s_ignore_prefixes, *s_query_limit;
 
 /* Seconds on a monotonic clock; only differences are used. */
 static int
@@ -69,6 +70,119 @@ clock_seconds(double *out)
 #endif
     return 0;
 }
+
+/* Seconds since the epoch, as time.time() gives them. */
+static PyObject *time_time;  /* time.time: the wall clock where C has none of its own */
+
+static int
+wall_seconds(double *out)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyTime_t t;
+    if (PyTime_TimeRaw(&t) < 0) {
+        return -1;
+    }
+    *out = PyTime_AsSecondsDouble(t);
+#elif defined(_WIN32)
+    PyObject *now = time_time ? PyObject_CallNoArgs(time_time) : NULL;
+    if (now == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_RuntimeError, "perfmonitor middleware: not configured");
+        }
+        return -1;
+    }
+    *out = PyFloat_AsDouble(now);
+    Py_DECREF(now);
+    if (*out == -1.0 && PyErr_Occurred()) {
+        return -1;
+    }
+#else
+    struct timespec ts;
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    *out = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+#endif
+    return 0;
+}
+
+/* ---- __slots__ read and written in place ----------------------------------------
+ * CaptureContext and RequestPathSettings keep their attributes in __slots__. An
+ * attribute lookup walks the type's attribute cache to the member descriptor and
+ * its code: on a request that starts with cold caches, a few cache lines each, for
+ * about twenty lookups a request and two a query. The offsets are found once, at
+ * configure(), and used on objects of exactly that type (anything else, and an
+ * unset slot, goes through the ordinary lookup, which raises as Python would). */
+
+typedef struct {
+    PyTypeObject *type;
+    Py_ssize_t offset;
+    PyObject *name;
+} Slot;
+
+#define SLOT_VALUE(obj, slot) (*(PyObject **)((char *)(obj) + (slot).offset))
+
+/* Finds name's offset in type's own __slots__ (the type and name borrowed, as the
+ * caller holds them); -1 with an exception set if it is not a writable object slot. */
+static int
+find_slot(Slot *slot, PyTypeObject *type, PyObject *name)
+{
+    PyObject *descr = PyObject_GetAttr((PyObject *)type, name);
+    if (descr == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            return -1;
+        }
+        PyErr_Clear();  /* reported below */
+    }
+    int ok = descr != NULL && Py_IS_TYPE(descr, &PyMemberDescr_Type)
+        && ((PyMemberDescrObject *)descr)->d_common.d_type == type;
+    PyMemberDef *member = ok ? ((PyMemberDescrObject *)descr)->d_member : NULL;
+    Py_XDECREF(descr);
+    if (member == NULL || member->type != T_OBJECT_EX || (member->flags & READONLY)
+            || member->offset <= 0
+            || member->offset > type->tp_basicsize - (Py_ssize_t)sizeof(PyObject *)) {
+        PyErr_Format(PyExc_TypeError, "%s.%U is not a writable __slots__ attribute",
+                     type->tp_name, name);
+        return -1;
+    }
+    slot->type = type;
+    slot->offset = member->offset;
+    slot->name = name;
+    return 0;
+}
+
+/* Keeps a found slot: strong references to its type and name. */
+static void
+keep_slot(Slot *kept, Slot found)
+{
+    Py_XSETREF(kept->type, (PyTypeObject *)Py_NewRef(found.type));
+    Py_XSETREF(kept->name, Py_NewRef(found.name));
+    kept->offset = found.offset;
+}
+
+/* obj.<slot> as a new reference, or NULL with an exception set. */
+static inline PyObject *
+get_slot(PyObject *obj, Slot slot)
+{
+    if (Py_IS_TYPE(obj, slot.type)) {
+        PyObject *value = SLOT_VALUE(obj, slot);
+        if (value != NULL) {
+            return Py_NewRef(value);
+        }
+    }
+    return PyObject_GetAttr(obj, slot.name);
+}
+
+/* obj.<slot> = value on an object of exactly the slot's type (a new context). */
+static inline void
+set_slot(PyObject *obj, Slot slot, PyObject *value)
+{
+    Py_XSETREF(SLOT_VALUE(obj, slot), Py_NewRef(value));
+}
+
+static Slot ctx_queries, ctx_overflow, ctx_limit, ctx_exception, ctx_overflow_lock;
+static Slot rp_loaded, rp_enabled, rp_prefixes, rp_query_limit;
 
 /* Calls record(ctx, sql, ms, failed); whatever it raises is dropped (it counts its
  * own errors, and nothing here may reach the host's query). */
@@ -110,11 +224,11 @@ static int
 append_query(PyObject *ctx, PyObject *sql, double ms)
 {
     int appended = 0;
-    PyObject *queries = PyObject_GetAttr(ctx, s_queries);
+    PyObject *queries = get_slot(ctx, ctx_queries);
     if (queries == NULL) {
         return -1;
     }
-    PyObject *limit = PyObject_GetAttr(ctx, s_limit);
+    PyObject *limit = get_slot(ctx, ctx_limit);
     if (limit == NULL) {
         Py_DECREF(queries);
         return -1;
@@ -158,9 +272,9 @@ static int
 capture_off(void)
 {
     int off = 0;
-    PyObject *loaded = PyObject_GetAttr(request_path, s_loaded);
+    PyObject *loaded = get_slot(request_path, rp_loaded);
     if (loaded == Py_True) {
-        PyObject *enabled = PyObject_GetAttr(request_path, s_enabled);
+        PyObject *enabled = get_slot(request_path, rp_enabled);
         off = enabled == Py_False;
         Py_XDECREF(enabled);
     }
@@ -273,6 +387,25 @@ configure(PyObject *module, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "configure: max_interned must be at least 1");
         return NULL;
     }
+    PyTypeObject *context = Py_TYPE(skip), *settings_type = Py_TYPE(settings);
+    struct { Slot *slot; PyTypeObject *type; PyObject *name; } found[] = {
+        {&ctx_queries, context, s_queries}, {&ctx_overflow, context, s_overflow},
+        {&ctx_limit, context, s_limit}, {&ctx_exception, context, s_exception},
+        {&ctx_overflow_lock, context, s_overflow_lock},
+        {&rp_loaded, settings_type, s_loaded}, {&rp_enabled, settings_type, s_enabled},
+        {&rp_prefixes, settings_type, s_ignore_prefixes},
+        {&rp_query_limit, settings_type, s_query_limit},
+    };
+    enum { SLOTS = sizeof(found) / sizeof(found[0]) };
+    Slot slots_found[SLOTS];
+    for (size_t i = 0; i < SLOTS; i++) {  /* all of them, or nothing changes */
+        if (find_slot(&slots_found[i], found[i].type, found[i].name) < 0) {
+            return NULL;
+        }
+    }
+    for (size_t i = 0; i < SLOTS; i++) {
+        keep_slot(found[i].slot, slots_found[i]);
+    }
     PyObject **slots[] = {&current_var, &suppressed, &interned, &fallback, &record,
                           &hook_on_error, &request_path};
     PyObject *values[] = {var, skip, table, python_timer, slow_path, errors, settings};
@@ -300,10 +433,9 @@ static PyObject *route_cache;     /* middleware._route_cache */
 static PyObject *method_names;    /* middleware._METHODS */
 static PyObject *buffer_module;   /* capture.buffer: its .buffer takes the record */
 static PyObject *mw_on_error;     /* counts an exception raised in _finish's work */
-static PyObject *time_time, *perf_counter;
+static PyObject *deque_type, *deque_append;  /* collections.deque and its append */
 static PyObject *empty_tuple, *empty_str, *s_query_string;
-static PyObject *s_ignore_prefixes, *s_query_limit, *s_path;
-static PyObject *s_overflow, *s_exception, *s_overflow_lock, *s_resolver_match, *s_route;
+static PyObject *s_path, *s_resolver_match, *s_route;
 static PyObject *s_func, *s_view_name, *s_status_code, *s_streaming, *s_method, *s_meta;
 static PyObject *s_dict, *s_cached_user, *s_is_authenticated, *s_pk, *s_buffer;
 static PyObject *s_requests, *s_fast_until, *s_push_request, *s_append;
@@ -319,16 +451,16 @@ new_context(PyObject *limit)
         return NULL;
     }
     PyObject *queries = PyList_New(0);
-    if (queries == NULL
-            || PyObject_SetAttr(ctx, s_queries, queries) < 0
-            || PyObject_SetAttr(ctx, s_overflow, Py_None) < 0
-            || PyObject_SetAttr(ctx, s_limit, limit) < 0
-            || PyObject_SetAttr(ctx, s_exception, empty_str) < 0
-            || PyObject_SetAttr(ctx, s_overflow_lock, Py_None) < 0) {
-        Py_XDECREF(queries);
+    if (queries == NULL) {
         Py_DECREF(ctx);
         return NULL;
     }
+    /* configure_middleware() checked that this is the type the slots were found in */
+    set_slot(ctx, ctx_queries, queries);
+    set_slot(ctx, ctx_overflow, Py_None);
+    set_slot(ctx, ctx_limit, limit);
+    set_slot(ctx, ctx_exception, empty_str);
+    set_slot(ctx, ctx_overflow_lock, Py_None);
     Py_DECREF(queries);
     return ctx;
 }
@@ -339,12 +471,12 @@ static PyObject *
 begin(PyObject *request)
 {
     PyObject *ctx = NULL, *prefixes = NULL, *limit = NULL, *path = NULL;
-    PyObject *flag = PyObject_GetAttr(request_path, s_loaded);
+    PyObject *flag = get_slot(request_path, rp_loaded);
     if (flag != Py_True) {
         goto python;
     }
     Py_DECREF(flag);
-    flag = PyObject_GetAttr(request_path, s_enabled);
+    flag = get_slot(request_path, rp_enabled);
     if (flag == Py_False) {
         Py_DECREF(flag);
         Py_RETURN_NONE;
@@ -352,8 +484,8 @@ begin(PyObject *request)
     if (flag != Py_True) {
         goto python;
     }
-    prefixes = PyObject_GetAttr(request_path, s_ignore_prefixes);
-    limit = prefixes ? PyObject_GetAttr(request_path, s_query_limit) : NULL;
+    prefixes = get_slot(request_path, rp_prefixes);
+    limit = prefixes ? get_slot(request_path, rp_query_limit) : NULL;
     path = limit ? PyObject_GetAttr(request, s_path) : NULL;
     if (path == NULL || !PyTuple_CheckExact(prefixes) || !PyLong_CheckExact(limit)
             || !PyUnicode_CheckExact(path)) {
@@ -543,14 +675,21 @@ push_request(PyObject *packed)
     PyObject *result = NULL;
     PyObject *requests = PyObject_GetAttr(buffer, s_requests);
     PyObject *fast_until = requests ? PyObject_GetAttr(buffer, s_fast_until) : NULL;
-    PyObject *loaded = fast_until ? PyObject_GetAttr(request_path, s_loaded) : NULL;
+    PyObject *loaded = fast_until ? get_slot(request_path, rp_loaded) : NULL;
     if (loaded != NULL) {
         Py_ssize_t waiting = PyObject_Length(requests);
         Py_ssize_t until = PyLong_AsSsize_t(fast_until);
         if (waiting >= 0 && !(until == -1 && PyErr_Occurred())) {
-            result = waiting < until && loaded == Py_True
-                ? PyObject_CallMethodOneArg(requests, s_append, packed)
-                : PyObject_CallMethodOneArg(buffer, s_push_request, packed);
+            if (waiting >= until || loaded != Py_True) {
+                result = PyObject_CallMethodOneArg(buffer, s_push_request, packed);
+            }
+            else if (Py_IS_TYPE(requests, (PyTypeObject *)deque_type)) {
+                PyObject *call[] = {requests, packed};
+                result = PyObject_Vectorcall(deque_append, call, 2, NULL);
+            }
+            else {
+                result = PyObject_CallMethodOneArg(requests, s_append, packed);
+            }
         }
     }
     Py_XDECREF(loaded);
@@ -568,20 +707,15 @@ push_request(PyObject *packed)
  * that is not streamed. 1: recorded or deliberately skipped, 0: not the common
  * case (nothing done; the Python _finish takes it), -1: an exception is set. */
 static int
-finish_common(PyObject *request, PyObject *response, PyObject *ctx, PyObject *wall,
-              double start)
+finish_common(PyObject *request, PyObject *response, PyObject *ctx, double ts, double start)
 {
     int outcome = -1;
     PyObject *match = NULL, *route = NULL, *func = NULL, *view_name = NULL, *key = NULL;
     PyObject *status = NULL, *streaming = NULL, *method = NULL, *path = NULL, *meta = NULL;
     PyObject *query_string = NULL, *queries = NULL, *overflow = NULL, *exception = NULL;
     PyObject *user = NULL, *packed = NULL;
-    PyObject *end = PyObject_CallNoArgs(perf_counter);
-    if (end == NULL) {
-        goto out;
-    }
-    double ended = PyFloat_AsDouble(end);
-    if (ended == -1.0 && PyErr_Occurred()) {
+    double ended;
+    if (clock_seconds(&ended) < 0) {
         goto out;
     }
     double ms = (ended - start) * 1000.0;
@@ -668,14 +802,9 @@ finish_common(PyObject *request, PyObject *response, PyObject *ctx, PyObject *wa
         Py_DECREF(cached);
         goto out;
     }
-    double ts = PyFloat_AsDouble(wall);
-    if (ts == -1.0 && PyErr_Occurred()) {
-        Py_DECREF(cached);
-        goto out;
-    }
-    queries = PyObject_GetAttr(ctx, s_queries);
-    overflow = queries ? PyObject_GetAttr(ctx, s_overflow) : NULL;
-    exception = overflow ? PyObject_GetAttr(ctx, s_exception) : NULL;
+    queries = get_slot(ctx, ctx_queries);
+    overflow = queries ? get_slot(ctx, ctx_overflow) : NULL;
+    exception = overflow ? get_slot(ctx, ctx_exception) : NULL;
     user = exception ? user_id(request) : NULL;
     if (user == NULL) {
         Py_DECREF(cached);
@@ -691,7 +820,6 @@ finish_common(PyObject *request, PyObject *response, PyObject *ctx, PyObject *wa
     }
     outcome = push_request(packed) < 0 ? -1 : 1;
 out:
-    Py_XDECREF(end);
     Py_XDECREF(match);
     Py_XDECREF(route);
     Py_XDECREF(func);
@@ -728,6 +856,23 @@ reset_keeping_error(PyObject *token)
     PyErr_Restore(type, value, traceback);
 }
 
+/* py_finish(request, response, ctx, wall, start[, exc]): the Python _finish. */
+static PyObject *
+call_finish(PyObject *request, PyObject *response, PyObject *ctx, double wall, double start,
+            PyObject *exc)
+{
+    PyObject *result = NULL;
+    PyObject *wall_clock = PyFloat_FromDouble(wall);
+    PyObject *started = wall_clock ? PyFloat_FromDouble(start) : NULL;
+    if (started != NULL) {
+        result = PyObject_CallFunctionObjArgs(py_finish, request, response, ctx, wall_clock,
+                                              started, exc, NULL);
+    }
+    Py_XDECREF(wall_clock);
+    Py_XDECREF(started);
+    return result;
+}
+
 static PyObject *
 middleware_call(Middleware *self, PyObject *args, PyObject *kwargs)
 {
@@ -751,15 +896,14 @@ middleware_call(Middleware *self, PyObject *args, PyObject *kwargs)
         Py_DECREF(get_response);
         return plain;
     }
+    /* the clocks as time.time() and time.perf_counter() read them, without their calls */
+    double wall, start;
     PyObject *token = PyContextVar_Set(current_var, ctx);
-    PyObject *wall = token ? PyObject_CallNoArgs(time_time) : NULL;
-    PyObject *start = wall ? PyObject_CallNoArgs(perf_counter) : NULL;
-    if (start == NULL) {
+    if (token == NULL || wall_seconds(&wall) < 0 || clock_seconds(&start) < 0) {
         if (token != NULL) {
             reset_keeping_error(token);
         }
         Py_XDECREF(token);
-        Py_XDECREF(wall);
         Py_DECREF(ctx);
         Py_DECREF(get_response);
         return NULL;
@@ -772,8 +916,8 @@ middleware_call(Middleware *self, PyObject *args, PyObject *kwargs)
         PyErr_Fetch(&type, &value, &traceback);
         PyErr_NormalizeException(&type, &value, &traceback);
         if (ctx != suppressed) {
-            PyObject *result = PyObject_CallFunctionObjArgs(
-                py_finish, request, Py_None, ctx, wall, start, value ? value : Py_None, NULL);
+            PyObject *result = call_finish(request, Py_None, ctx, wall, start,
+                                           value ? value : Py_None);
             if (result == NULL) {
                 PyErr_Clear();
             }
@@ -782,16 +926,12 @@ middleware_call(Middleware *self, PyObject *args, PyObject *kwargs)
         PyErr_Restore(type, value, traceback);
         reset_keeping_error(token);
         Py_DECREF(token);
-        Py_DECREF(wall);
-        Py_DECREF(start);
         Py_DECREF(ctx);
         return NULL;
     }
     int reset = PyContextVar_Reset(current_var, token);
     Py_DECREF(token);
     if (reset < 0 || ctx == suppressed) {
-        Py_DECREF(wall);
-        Py_DECREF(start);
         Py_DECREF(ctx);
         if (reset < 0) {
             Py_DECREF(response);
@@ -799,19 +939,13 @@ middleware_call(Middleware *self, PyObject *args, PyObject *kwargs)
         }
         return response;
     }
-    double started = PyFloat_AsDouble(start);
-    int outcome = started == -1.0 && PyErr_Occurred()
-        ? -1 : finish_common(request, response, ctx, wall, started);
+    int outcome = finish_common(request, response, ctx, wall, start);
     if (outcome == 0) {  /* not the common case: the Python _finish */
-        PyObject *result = PyObject_CallFunctionObjArgs(py_finish, request, response, ctx,
-                                                        wall, start, NULL);
-        Py_SETREF(response, result);
+        Py_SETREF(response, call_finish(request, response, ctx, wall, start, NULL));
     }
     else if (outcome < 0 && count_error(mw_on_error) < 0) {
         Py_CLEAR(response);
     }
-    Py_DECREF(wall);
-    Py_DECREF(start);
     Py_DECREF(ctx);
     return response;
 }
@@ -865,32 +999,47 @@ static PyObject *
 configure_middleware(PyObject *module, PyObject *args)
 {
     PyObject *context, *begin_function, *finish_function, *routes, *methods_map;
-    PyObject *buffers, *errors, *wall_clock, *counter;
-    if (!PyArg_ParseTuple(args, "O!OOO!O!OOOO:configure_middleware", &PyType_Type,
+    PyObject *buffers, *errors, *wall_clock;
+    if (!PyArg_ParseTuple(args, "O!OOO!O!OOO:configure_middleware", &PyType_Type,
                           &context, &begin_function, &finish_function, &PyDict_Type, &routes,
-                          &PyDict_Type, &methods_map, &buffers, &errors, &wall_clock,
-                          &counter)) {
+                          &PyDict_Type, &methods_map, &buffers, &errors, &wall_clock)) {
         return NULL;
     }
     if (fallback == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "configure_middleware: configure() first");
         return NULL;
     }
-    PyObject *callables[] = {begin_function, finish_function, errors, wall_clock, counter};
-    if (check_callables("configure_middleware", callables, 5) < 0) {
+    if (context != (PyObject *)ctx_queries.type) {
+        PyErr_SetString(PyExc_TypeError,
+                        "configure_middleware: the context type is not configure()'s");
+        return NULL;
+    }
+    PyObject *callables[] = {begin_function, finish_function, errors, wall_clock};
+    if (check_callables("configure_middleware", callables, 4) < 0) {
+        return NULL;
+    }
+    PyObject *collections = PyImport_ImportModule("collections");
+    PyObject *deque = collections ? PyObject_GetAttrString(collections, "deque") : NULL;
+    PyObject *append = deque ? PyObject_GetAttr(deque, s_append) : NULL;
+    Py_XDECREF(collections);
+    if (append == NULL) {
+        Py_XDECREF(deque);
         return NULL;
     }
     PyObject **slots[] = {&context_type, &py_begin, &py_finish, &route_cache, &method_names,
-                          &buffer_module, &mw_on_error, &time_time, &perf_counter};
+                          &buffer_module, &mw_on_error, &time_time, &deque_type,
+                          &deque_append};
     PyObject *values[] = {context, begin_function, finish_function, routes, methods_map,
-                          buffers, errors, wall_clock, counter};
-    keep(slots, values, 9);
+                          buffers, errors, wall_clock, deque, append};
+    keep(slots, values, 10);
+    Py_DECREF(deque);
+    Py_DECREF(append);
     Py_RETURN_NONE;
 }
 
 PyDoc_STRVAR(configure_middleware_doc,
 "configure_middleware(CaptureContext, begin, finish, route_cache, methods, buffer_module,\n"
-"                     on_error, time, perf_counter)\n--\n\n"
+"                     on_error, time)\n--\n\n"
 "Gives Middleware what middleware.py's sync path reads; configure() first.");
 
 static int

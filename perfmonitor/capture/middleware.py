@@ -324,7 +324,7 @@ def _compiled_middleware() -> type[PerformanceMiddleware] | None:
         return None
     _speedups.configure_middleware(
         CaptureContext, _begin, _finish, _route_cache, _METHODS, buffer_module,
-        _count_middleware_error, time.time, time.perf_counter)
+        _count_middleware_error, time.time)
 
     class _CompiledMiddleware(_speedups.Middleware, PerformanceMiddleware):
         __slots__ = ()

@@ -313,6 +313,76 @@ def test_the_compiled_query_timer_hands_the_overflow_to_python() -> None:
 
 
 @needs_compiled
+def test_the_compiled_query_timer_reads_any_context_python_could() -> None:
+    """The compiled timer reads the context's slots in place on a CaptureContext; a
+    subclass goes through the ordinary lookup, and a context whose slots were never
+    set fails its recording (counted), never the query."""
+    class Traced(CaptureContext):
+        __slots__ = ("note",)
+
+    def execute(sql: Any, params: Any, many: bool, context: Any) -> str:
+        return "rows"
+
+    sub = Traced(3)
+    broken = CaptureContext.__new__(CaptureContext)  # no slot set
+    errors = buffer_module.buffer.internal_errors
+    for ctx in (sub, broken):
+        token = current.set(ctx)
+        try:
+            assert query_hook.query_timer(execute, "SELECT 1", None, False, {}) == "rows"
+        finally:
+            current.reset(token)
+    assert [(sql, failed) for sql, _, failed in sub.queries] == [("SELECT 1", False)]
+    assert buffer_module.buffer.internal_errors == errors + 1
+
+
+@needs_compiled
+def test_the_compiled_module_refuses_types_it_cannot_read_in_place() -> None:
+    from perfmonitor.capture import _speedups
+    from perfmonitor.conf import request_path
+
+    class Loose:  # attributes in a __dict__, not in __slots__
+        queries = limit = overflow = exception = _overflow_lock = None
+
+    args = (current, SUPPRESSED, query_hook._interned, query_hook._py_query_timer,
+            query_hook._record, query_hook._count_error, query_hook.MAX_INTERNED_SQL)
+    with pytest.raises(TypeError, match="queries is not a writable __slots__ attribute"):
+        _speedups.configure(current, Loose(), *args[2:], request_path)
+    with pytest.raises(TypeError, match="loaded is not a writable __slots__ attribute"):
+        _speedups.configure(*args, Loose())
+    with pytest.raises(TypeError, match="the context type is not configure"):
+        _speedups.configure_middleware(Loose, middleware._begin, middleware._finish, {}, {},
+                                       buffer_module, middleware._count_middleware_error,
+                                       lambda: 0.0)
+    # what the failed calls left configured still serves: a request is recorded
+    buffer_module.buffer.reset()
+    Client().get("/capture/plain/")
+    [record] = buffer_module.buffer.waiting()
+    assert record[1] == "/capture/plain/"
+
+
+@needs_compiled
+@pytest.mark.django_db
+def test_the_compiled_clocks_are_the_ones_python_reads() -> None:
+    """The compiled middleware reads the wall clock and the monotonic clock itself; its
+    timestamps and durations stay on time.time() and time.perf_counter()."""
+    import time
+
+    buffer_module.buffer.reset()
+    before = time.time()
+    started = time.perf_counter()
+    Client().get("/capture/queries/3/")
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    after = time.time()
+    [record] = buffer_module.buffer.waiting()
+    ts, duration_ms, *query_ms = struct.unpack(f"<{len(record[NUMBERS]) // 8}d",
+                                                record[NUMBERS])
+    assert before <= ts <= after
+    assert 0 < duration_ms <= elapsed_ms
+    assert len(query_ms) == 3 and 0 < sum(query_ms) < duration_ms
+
+
+@needs_compiled
 @pytest.mark.parametrize("queries, overflow, user", [
     ((), None, ""),
     ((("SELECT 1", 0.25, False),), None, "7"),
