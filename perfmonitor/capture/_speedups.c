@@ -45,45 +45,27 @@ static Py_ssize_t max_interned;
 static PyObject *s_queries, *s_limit, *s_loaded, *s_enabled, *s_overflow, *s_exception;
 static PyObject *s_overflow_lock, *s_ignore_prefixes, *s_query_limit;
 
-/* Seconds on a monotonic clock; only differences are used. */
-static int
-clock_seconds(double *out)
-{
-#if PY_VERSION_HEX >= 0x030D0000
-    PyTime_t t;
-    if (PyTime_PerfCounterRaw(&t) < 0) {
-        return -1;
-    }
-    *out = PyTime_AsSecondsDouble(t);
-#elif defined(_WIN32)
-    LARGE_INTEGER count, frequency;
-    QueryPerformanceCounter(&count);
-    QueryPerformanceFrequency(&frequency);
-    *out = (double)count.QuadPart / (double)frequency.QuadPart;
-#else
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
-    }
-    *out = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-#endif
-    return 0;
-}
-
-/* Seconds since the epoch, as time.time() gives them. */
 static PyObject *time_time;  /* time.time: the wall clock where C has none of its own */
 
+/* Seconds on the wall clock (wall: as time.time() reads it) or on the monotonic
+ * clock time.perf_counter() reads (only differences of those are used). */
 static int
-wall_seconds(double *out)
+read_clock(int wall, double *out)
 {
 #if PY_VERSION_HEX >= 0x030D0000
     PyTime_t t;
-    if (PyTime_TimeRaw(&t) < 0) {
+    if ((wall ? PyTime_TimeRaw(&t) : PyTime_PerfCounterRaw(&t)) < 0) {
         return -1;
     }
     *out = PyTime_AsSecondsDouble(t);
 #elif defined(_WIN32)
+    if (!wall) {
+        LARGE_INTEGER count, frequency;
+        QueryPerformanceCounter(&count);
+        QueryPerformanceFrequency(&frequency);
+        *out = (double)count.QuadPart / (double)frequency.QuadPart;
+        return 0;
+    }
     PyObject *now = time_time ? PyObject_CallNoArgs(time_time) : NULL;
     if (now == NULL) {
         if (!PyErr_Occurred()) {
@@ -98,7 +80,7 @@ wall_seconds(double *out)
     }
 #else
     struct timespec ts;
-    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+    if (clock_gettime(wall ? CLOCK_REALTIME : CLOCK_MONOTONIC, &ts) != 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
@@ -106,6 +88,9 @@ wall_seconds(double *out)
 #endif
     return 0;
 }
+
+#define clock_seconds(out) read_clock(0, (out))
+#define wall_seconds(out) read_clock(1, (out))
 
 /* ---- __slots__ read and written in place ----------------------------------------
  * CaptureContext and RequestPathSettings keep their attributes in __slots__. An
