@@ -373,23 +373,24 @@ configure(PyObject *module, PyObject *args)
         return NULL;
     }
     PyTypeObject *context = Py_TYPE(skip), *settings_type = Py_TYPE(settings);
-    struct { Slot *slot; PyTypeObject *type; PyObject *name; } found[] = {
-        {&ctx_queries, context, s_queries}, {&ctx_overflow, context, s_overflow},
-        {&ctx_limit, context, s_limit}, {&ctx_exception, context, s_exception},
-        {&ctx_overflow_lock, context, s_overflow_lock},
-        {&rp_loaded, settings_type, s_loaded}, {&rp_enabled, settings_type, s_enabled},
-        {&rp_prefixes, settings_type, s_ignore_prefixes},
-        {&rp_query_limit, settings_type, s_query_limit},
+    struct { Slot *kept; Slot found; } slots_of[] = {  /* found: {type, offset, name} */
+        {&ctx_queries, {context, 0, s_queries}}, {&ctx_overflow, {context, 0, s_overflow}},
+        {&ctx_limit, {context, 0, s_limit}}, {&ctx_exception, {context, 0, s_exception}},
+        {&ctx_overflow_lock, {context, 0, s_overflow_lock}},
+        {&rp_loaded, {settings_type, 0, s_loaded}},
+        {&rp_enabled, {settings_type, 0, s_enabled}},
+        {&rp_prefixes, {settings_type, 0, s_ignore_prefixes}},
+        {&rp_query_limit, {settings_type, 0, s_query_limit}},
     };
-    enum { SLOTS = sizeof(found) / sizeof(found[0]) };
-    Slot slots_found[SLOTS];
-    for (size_t i = 0; i < SLOTS; i++) {  /* all of them, or nothing changes */
-        if (find_slot(&slots_found[i], found[i].type, found[i].name) < 0) {
+    size_t n = sizeof(slots_of) / sizeof(slots_of[0]);
+    for (size_t i = 0; i < n; i++) {  /* all of them, or nothing changes */
+        Slot *found = &slots_of[i].found;
+        if (find_slot(found, found->type, found->name) < 0) {
             return NULL;
         }
     }
-    for (size_t i = 0; i < SLOTS; i++) {
-        keep_slot(found[i].slot, slots_found[i]);
+    for (size_t i = 0; i < n; i++) {
+        keep_slot(slots_of[i].kept, slots_of[i].found);
     }
     PyObject **slots[] = {&current_var, &suppressed, &interned, &fallback, &record,
                           &hook_on_error, &request_path};
@@ -411,7 +412,6 @@ PyDoc_STRVAR(configure_doc,
 /* ---- the middleware ------------------------------------------------------------ */
 
 /* Set by configure_middleware(). */
-static PyObject *context_type;    /* context.CaptureContext */
 static PyObject *py_begin;        /* middleware._begin(request) */
 static PyObject *py_finish;       /* middleware._finish(request, response, ctx, wall, start, exc=None) */
 static PyObject *route_cache;     /* middleware._route_cache */
@@ -430,7 +430,7 @@ static PyObject *s_requests, *s_fast_until, *s_push_request, *s_append;
 static PyObject *
 new_context(PyObject *limit)
 {
-    PyTypeObject *type = (PyTypeObject *)context_type;
+    PyTypeObject *type = ctx_queries.type;  /* CaptureContext, its slots found by configure() */
     PyObject *ctx = type->tp_new(type, empty_tuple, NULL);
     if (ctx == NULL) {
         return NULL;
@@ -440,7 +440,6 @@ new_context(PyObject *limit)
         Py_DECREF(ctx);
         return NULL;
     }
-    /* configure_middleware() checked that this is the type the slots were found in */
     set_slot(ctx, ctx_queries, queries);
     set_slot(ctx, ctx_overflow, Py_None);
     set_slot(ctx, ctx_limit, limit);
@@ -494,19 +493,16 @@ begin(PyObject *request)
     if (ctx == NULL) {
         goto python;
     }
+    goto done;
+python:
+    PyErr_Clear();  /* the Python _begin meets the same error again, and counts it */
+    ctx = NULL;
 done:
     Py_XDECREF(flag);
     Py_XDECREF(prefixes);
     Py_XDECREF(limit);
     Py_XDECREF(path);
-    return ctx;
-python:
-    PyErr_Clear();  /* the Python _begin meets the same error again, and counts it */
-    Py_XDECREF(flag);
-    Py_XDECREF(prefixes);
-    Py_XDECREF(limit);
-    Py_XDECREF(path);
-    return PyObject_CallOneArg(py_begin, request);
+    return ctx != NULL ? ctx : PyObject_CallOneArg(py_begin, request);
 }
 
 /* _user_id(request): the pk of a user the host already loaded, else "". */
@@ -1011,12 +1007,11 @@ configure_middleware(PyObject *module, PyObject *args)
         Py_XDECREF(deque);
         return NULL;
     }
-    PyObject **slots[] = {&context_type, &py_begin, &py_finish, &route_cache, &method_names,
-                          &buffer_module, &mw_on_error, &time_time, &deque_type,
-                          &deque_append};
-    PyObject *values[] = {context, begin_function, finish_function, routes, methods_map,
-                          buffers, errors, wall_clock, deque, append};
-    keep(slots, values, 10);
+    PyObject **slots[] = {&py_begin, &py_finish, &route_cache, &method_names, &buffer_module,
+                          &mw_on_error, &time_time, &deque_type, &deque_append};
+    PyObject *values[] = {begin_function, finish_function, routes, methods_map, buffers,
+                          errors, wall_clock, deque, append};
+    keep(slots, values, 9);
     Py_DECREF(deque);
     Py_DECREF(append);
     Py_RETURN_NONE;
