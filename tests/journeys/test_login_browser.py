@@ -133,4 +133,6 @@ def test_the_browser_client_drives_a_login_journey_through_the_collect_api(
     assert durations["credentials_submitted"] >= 24 * 40  # the typing
     assert all(ms >= 0 for ms in durations.values())
     assert all("client_ts" in s for s in row.steps)
-    assert row.duration == pytest.approx(sum(durations.values()), abs=2)
+    # The steps run from the start to the last step; the journey to complete(), which the
+    # page calls right after the last step: on a loaded machine a few ms later.
+    assert -1 < row.duration - sum(durations.values()) < 50  # duration: whole ms
