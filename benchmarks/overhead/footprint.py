@@ -13,11 +13,16 @@ call, ``cgctl.c``). Per request it reports instructions, first-level data misses
 and **last-level misses** (instruction and data): with the cache emptied before
 each request, these are the distinct cache lines the request touches, which a
 worker on a busy host fetches from memory. Variants as in ``coldpath.py``:
-``capture``, ``disabled`` (``ENABLED`` off, the query hook installed) and ``bare``
-(no hook), each in its own process. The process layout moves the counts (by up to
-±100 lines on the 1-query view): ``--layouts N`` serves each variant in N seeded
-heap layouts (``BENCH_LAYOUT_JITTER``, the same seeds as ``instructions.py``) with
-the environment padded to one size (``servers.padded_env``), and reports medians.
+``capture``, ``disabled`` (``ENABLED`` off, the query hook installed), ``bare``
+(no hook) and ``passthrough`` (as ``bare``, with ``operator.call`` as the execute
+wrapper: what Django's wrapper machinery costs with a wrapper that does nothing),
+each in its own process; ``--variants`` picks them (the first three by default).
+The process layout moves the counts (by up to ±100 lines on the 1-query view, and
+up to ±150 on the 10-query view, mostly through the interpreter's type attribute
+cache, whose slots depend on where names lie in memory): ``--layouts N`` serves
+each variant in N seeded heap layouts (``BENCH_LAYOUT_JITTER``, the same seeds as
+``instructions.py``) with the environment padded to one size
+(``servers.padded_env``), and reports medians.
 
 Counts are deterministic for one build, environment and input, so two commits can
 be compared in two runs (``--tree``). Needs gcc and valgrind's headers; no timing,
@@ -36,7 +41,7 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-VARIANTS = ("capture", "disabled", "bare")
+VARIANTS = ("capture", "disabled", "bare", "passthrough")
 LABELS = {"one": "1-query", "ten": "10-query"}
 EVENTS = ("Ir", "D1mr", "D1mw", "ILmr", "DLmr", "DLmw")
 
@@ -50,7 +55,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--layouts", type=int, default=2,
                         help="runs per variant, each in its own seeded heap layout")
     parser.add_argument("--tree", help="serve perfmonitor from this checkout")
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variants", default="capture,disabled,bare")
     parser.add_argument("--keep", metavar="DIR", help="keep the callgrind files here "
                         "(for cgdiff.py; divide by --requests)")
     parser.add_argument("--serve", nargs=2, metavar=("VARIANT", "VIEW"), help=argparse.SUPPRESS)
@@ -93,8 +98,12 @@ def serve(args: argparse.Namespace) -> None:
     hot = getattr(conf, "request_path", None)  # (not in older checkouts)
     if hot is not None:
         hot.loaded = False
-    if variant == "bare":
+    if variant in ("bare", "passthrough"):
         connection.execute_wrappers.remove(query_hook.query_timer)
+    if variant == "passthrough":  # what any execute wrapper costs: Django's part of the hook
+        import operator
+
+        connection.execute_wrappers.append(operator.call)
     for _ in range(5):
         handler(dict(environ), start_response).close()
     for _ in range(args.requests):

@@ -45,6 +45,13 @@ static Py_ssize_t max_interned;
 static PyObject *s_queries, *s_limit, *s_loaded, *s_enabled, *s_overflow, *s_exception;
 static PyObject *s_overflow_lock, *s_ignore_prefixes, *s_query_limit;
 
+/* getattr(obj, name, None) without making an AttributeError: 1 found, 0 not, -1 error */
+#if PY_VERSION_HEX >= 0x030D0000
+#  define get_optional_attr PyObject_GetOptionalAttr
+#else
+#  define get_optional_attr _PyObject_LookupAttr
+#endif
+
 static PyObject *time_time;  /* time.time: the wall clock where C has none of its own */
 
 /* Seconds on the wall clock (wall: as time.time() reads it) or on the monotonic
@@ -422,7 +429,7 @@ static PyObject *deque_type, *deque_append;  /* collections.deque and its append
 static PyObject *empty_tuple, *empty_str, *s_query_string;
 static PyObject *s_path, *s_resolver_match, *s_route;
 static PyObject *s_func, *s_view_name, *s_status_code, *s_streaming, *s_method, *s_meta;
-static PyObject *s_dict, *s_cached_user, *s_is_authenticated, *s_pk, *s_buffer;
+static PyObject *s_cached_user, *s_is_authenticated, *s_pk, *s_buffer;
 static PyObject *s_requests, *s_fast_until, *s_push_request, *s_append;
 
 /* A new CaptureContext(limit) without running its __init__ in the interpreter:
@@ -505,22 +512,20 @@ done:
     return ctx != NULL ? ctx : PyObject_CallOneArg(py_begin, request);
 }
 
-/* _user_id(request): the pk of a user the host already loaded, else "". */
+/* _user_id(request): the pk of a user the host already loaded, else "". As there,
+ * getattr(request, "_cached_user", None): no AttributeError is made, and the
+ * request's attributes are not turned into a dict (request.__dict__ would). */
 static PyObject *
 user_id(PyObject *request)
 {
-    PyObject *attributes = PyObject_GetAttr(request, s_dict);
-    if (attributes == NULL) {
+    PyObject *user;
+    if (get_optional_attr(request, s_cached_user, &user) < 0) {
         return NULL;
     }
-    PyObject *user = PyDict_CheckExact(attributes)
-        ? PyDict_GetItemWithError(attributes, s_cached_user) : NULL;  /* borrowed */
     if (user == NULL || user == Py_None) {
-        Py_DECREF(attributes);
-        return PyErr_Occurred() ? NULL : Py_NewRef(empty_str);
+        Py_XDECREF(user);
+        return Py_NewRef(empty_str);
     }
-    Py_INCREF(user);
-    Py_DECREF(attributes);
     PyObject *result = NULL;
     PyObject *authenticated = PyObject_GetAttr(user, s_is_authenticated);
     if (authenticated == NULL) {
@@ -931,6 +936,57 @@ middleware_call(Middleware *self, PyObject *args, PyObject *kwargs)
     return response;
 }
 
+/* The async middleware's two ends (middleware.py, __acall__): a coroutine stays in
+ * Python, what it does before and after awaiting the view need not. */
+static PyObject *
+async_begin(PyObject *module, PyObject *request)
+{
+    if (py_finish == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "perfmonitor middleware: not configured");
+        return NULL;
+    }
+    return begin(request);
+}
+
+PyDoc_STRVAR(async_begin_doc,
+"begin(request)\n--\n\n"
+"middleware._begin, compiled: a new capture context, SUPPRESSED or None.");
+
+static PyObject *
+async_finish(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_Format(PyExc_TypeError, "finish() takes 5 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (py_finish == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "perfmonitor middleware: not configured");
+        return NULL;
+    }
+    PyObject *request = args[0], *response = args[1], *ctx = args[2];
+    double wall = PyFloat_AsDouble(args[3]);
+    if (wall == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    double start = PyFloat_AsDouble(args[4]);
+    if (start == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    int outcome = finish_common(request, response, ctx, wall, start);
+    if (outcome == 0) {  /* not the common case: the Python _finish */
+        return call_finish(request, response, ctx, wall, start, NULL);
+    }
+    if (outcome < 0 && count_error(mw_on_error) < 0) {
+        return NULL;
+    }
+    return Py_NewRef(response);
+}
+
+PyDoc_STRVAR(async_finish_doc,
+"finish(request, response, ctx, wall, start)\n--\n\n"
+"middleware._finish for a response (no exception), compiled: records the request\n"
+"and returns the response; its uncommon cases go to the Python _finish.");
+
 static int
 middleware_traverse(Middleware *self, visitproc visit, void *arg)
 {
@@ -1033,7 +1089,7 @@ intern_names(void)
         {&s_resolver_match, "resolver_match"}, {&s_route, "route"}, {&s_func, "func"},
         {&s_view_name, "view_name"}, {&s_status_code, "status_code"},
         {&s_streaming, "streaming"}, {&s_method, "method"}, {&s_meta, "META"},
-        {&s_dict, "__dict__"}, {&s_cached_user, "_cached_user"},
+        {&s_cached_user, "_cached_user"},
         {&s_is_authenticated, "is_authenticated"}, {&s_pk, "pk"}, {&s_buffer, "buffer"},
         {&s_requests, "_requests"}, {&s_fast_until, "_fast_until"},
         {&s_push_request, "push_request"}, {&s_append, "append"},
@@ -1054,6 +1110,8 @@ static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS, configure_doc},
     {"configure_middleware", configure_middleware, METH_VARARGS, configure_middleware_doc},
     {"pack_request", (PyCFunction)(void (*)(void))pack_request, METH_FASTCALL, pack_request_doc},
+    {"begin", async_begin, METH_O, async_begin_doc},
+    {"finish", (PyCFunction)(void (*)(void))async_finish, METH_FASTCALL, async_finish_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -13,7 +13,9 @@ Under a sync handler, where ``perfmonitor.capture._speedups`` was built, the
 common case of all this runs compiled (``_CompiledMiddleware``): a resolved route
 the route cache knows, a response that is not streamed. It records what
 ``_begin`` and ``_finish`` record, packed as ``records.pack_request`` packs it,
-and hands every other case to them.
+and hands every other case to them. Under an async handler the coroutine
+(``__acall__``) stays Python, and what it does before and after awaiting the view
+is the same compiled code (``_async_begin``, ``_async_finish``).
 
 Streaming responses are not read: their iterator is wrapped so that queries
 run while the body streams are attributed to the request, and the record is
@@ -110,8 +112,9 @@ def _route_and_view(request: HttpRequest) -> tuple[str, str, str, bool]:
 
 def _user_id(request: HttpRequest) -> str:
     # Only a user the host already loaded: touching request.user would run a query.
-    # Read from __dict__: a missing attribute would raise (and cost) an AttributeError.
-    user = request.__dict__.get("_cached_user")
+    # getattr with a default makes no AttributeError for a missing attribute, and,
+    # unlike request.__dict__, does not turn the request's attributes into a dict.
+    user = getattr(request, "_cached_user", None)
     if user is None or not getattr(user, "is_authenticated", False):
         return ""
     return str(user.pk)
@@ -157,7 +160,7 @@ class PerformanceMiddleware:
         return response if ctx is SUPPRESSED else _finish(request, response, ctx, wall, start)
 
     async def __acall__(self, request: HttpRequest) -> Any:
-        ctx = _begin(request)
+        ctx = _async_begin(request)
         if ctx is None:
             return await self.get_response(request)
         token = current.set(ctx)
@@ -171,7 +174,8 @@ class PerformanceMiddleware:
             raise
         finally:
             current.reset(token)
-        return response if ctx is SUPPRESSED else _finish(request, response, ctx, wall, start)
+        return response if ctx is SUPPRESSED else _async_finish(request, response, ctx, wall,
+                                                                start)
 
     def process_exception(self, request: HttpRequest, exception: BaseException) -> None:
         # Django turns the view's exception into a 500 response below us; this
@@ -319,12 +323,15 @@ def _time_stream(response: Any, record: RequestRecord, ctx: CaptureContext,
 
 def _compiled_middleware() -> type[PerformanceMiddleware] | None:
     """PerformanceMiddleware with the compiled sync ``__call__``, when the query hook
-    is compiled too (the same switch: query_hook.IMPLEMENTATION), else None."""
+    is compiled too (the same switch: query_hook.IMPLEMENTATION), else None. Also
+    points the async ``__acall__`` at the compiled ``begin`` and ``finish``."""
+    global _async_begin, _async_finish
     if query_hook.IMPLEMENTATION != "compiled":
         return None
     _speedups.configure_middleware(
         CaptureContext, _begin, _finish, _route_cache, _METHODS, buffer_module,
         _count_middleware_error, time.time)
+    _async_begin, _async_finish = _speedups.begin, _speedups.finish
 
     class _CompiledMiddleware(_speedups.Middleware, PerformanceMiddleware):
         __slots__ = ()
@@ -338,4 +345,8 @@ def _count_middleware_error(exc: BaseException) -> None:
     buffer_module.buffer.count_internal_error("middleware", exc)
 
 
+# What __acall__ runs before and after awaiting the view: the compiled ones where
+# _compiled_middleware() configured them (they hand every uncommon case to these).
+_async_begin: Callable[[HttpRequest], CaptureContext | None] = _begin
+_async_finish: Callable[..., Any] = _finish
 _CompiledMiddleware = _compiled_middleware()

@@ -18,10 +18,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.contrib.auth.models import User
 from django.db import connection
 from django.http import HttpResponse
-from django.test import Client, RequestFactory
+from django.test import AsyncClient, Client, RequestFactory
 from django.urls import resolve
 
 from perfmonitor.capture import buffer as buffer_module
@@ -61,6 +62,8 @@ def python_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], None]]
 
     def use() -> None:
         monkeypatch.setattr(middleware, "_CompiledMiddleware", None)
+        monkeypatch.setattr(middleware, "_async_begin", middleware._begin)
+        monkeypatch.setattr(middleware, "_async_finish", middleware._finish)
         monkeypatch.setattr(query_hook, "query_timer", query_hook._py_query_timer)
         wrappers[:] = [query_hook._py_query_timer if w is compiled_timer else w
                        for w in wrappers]
@@ -124,6 +127,75 @@ def test_both_paths_buffer_the_same_records(python_path: Callable[[], None]) -> 
         ("GET", 200), ("POST", 200), ("GET", 200), ("GET", 200), ("GET", 404),
         ("OPTIONS", 200), ("GET", 500)]
     assert [record.route for record in compiled[1]] == ["/capture/stream/"]
+
+
+def _async_requests_through(client: AsyncClient, course: Course) -> None:
+    async def run() -> None:
+        await client.get(f"/capture/async/courses/{course.pk}/", {"page": "2"})
+        await client.get(f"/capture/courses/{course.pk}/")  # a sync view, async stack
+        await client.post("/capture/plain/")
+        await client.get("/capture/ignored/")
+        await client.get("/no/such/page/")
+        await client.get("/capture/async/boom/")
+        await client.get("/capture/async/gather/")
+        b"".join([chunk async for chunk in
+                  (await client.get("/capture/async/stream/")).streaming_content])
+
+    async_to_sync(run)()
+
+
+@needs_compiled
+@pytest.mark.django_db(transaction=True)
+def test_both_paths_buffer_the_same_records_under_an_async_handler(
+        python_path: Callable[[], None]) -> None:
+    course = Course.objects.create(title="Fugue")
+    client = AsyncClient(raise_request_exception=False)
+    _async_requests_through(client, course)  # the route cache, warm for both
+    assert middleware._async_finish is not middleware._finish  # the compiled one
+    buffer_module.buffer.reset()
+    _async_requests_through(client, course)
+    compiled = _buffered()
+    buffer_module.buffer.reset()
+    python_path()
+    _async_requests_through(client, course)
+    python = _buffered()
+    assert compiled == python
+    assert [(fields[1], fields[5]) for fields in compiled[0]] == [
+        ("/capture/async/courses/<int:pk>/", 200), ("/capture/courses/<int:pk>/", 200),
+        ("/capture/plain/", 200), (middleware.UNRESOLVED_ROUTE, 404),
+        ("/capture/async/boom/", 500), ("/capture/async/gather/", 200)]
+    assert [record.route for record in compiled[1]] == ["/capture/async/stream/"]
+
+
+@needs_compiled
+@pytest.mark.django_db(transaction=True)
+def test_no_python_of_perfmonitor_runs_around_an_async_view_but_the_coroutine() -> None:
+    course = Course.objects.create(title="Canon")
+    client = AsyncClient()
+    path = f"/capture/async/courses/{course.pk}/"
+    async_to_sync(client.get)(path)  # the route cache
+    calls: list[str] = []
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and "perfmonitor" in frame.f_code.co_filename:
+            calls.append(frame.f_code.co_name)
+
+    async def get() -> Any:
+        sys.setprofile(profile)
+        try:
+            return await client.get(path)
+        finally:
+            sys.setprofile(None)
+
+    response = async_to_sync(get)()
+    assert response.status_code == 200
+    # __call__ hands Django the coroutine, __acall__ (entered, resumed after each await)
+    # awaits the view; around that nothing of perfmonitor's runs in Python.
+    assert set(calls) == {"__call__", "__acall__"}
+    [*_, waiting] = buffer_module.buffer._requests
+    assert type(waiting[NUMBERS]) is bytes  # packed by the compiled finish
+    record = request_record(waiting)
+    assert record.route == "/capture/async/courses/<int:pk>/" and len(record.queries) == 1
 
 
 @needs_compiled
@@ -252,6 +324,50 @@ def test_the_compiled_request_path_keeps_no_references() -> None:
     finally:
         tracemalloc.stop()
     assert grown < 64 * 1024, f"{grown} bytes kept after 20,000 requests"
+
+
+@needs_compiled
+def test_the_compiled_async_ends_keep_no_references_and_count_their_failures() -> None:
+    response = HttpResponse("ok")
+
+    async def view(request: Any) -> HttpResponse:
+        request.resolver_match = resolve("/capture/plain/")
+        return response
+
+    handler = middleware.PerformanceMiddleware(view)
+    request = RequestFactory().get("/capture/plain/", {"q": "1"})
+
+    async def serve(n: int) -> None:
+        for _ in range(n):
+            assert await handler(request) is response
+
+    async_to_sync(serve)(1)
+    buffer_module.buffer.reset()
+    counts = (sys.getrefcount(request), sys.getrefcount(response))
+    async_to_sync(serve)(2000)
+    assert len(buffer_module.buffer._requests) + len(buffer_module.buffer._marks) == 2000
+    buffer_module.buffer.reset()
+    gc.collect()
+    assert (sys.getrefcount(request), sys.getrefcount(response)) == counts
+
+    # A failure while recording is counted, and the response still goes out.
+    class Refusing(list):
+        def append(self, item: Any) -> None:
+            raise RuntimeError("no room")
+
+    buffer = buffer_module.buffer
+    buffer._requests, buffer._fast_until = Refusing(), 10
+    ctx = middleware._async_begin(request)
+    before = buffer.internal_errors
+    try:
+        assert middleware._async_finish(request, response, ctx, 0.0, 0.0) is response
+        assert buffer.internal_errors == before + 1
+    finally:
+        buffer.reset()
+    with pytest.raises(TypeError, match="5 arguments"):
+        middleware._async_finish(request, response, ctx, 0.0)
+    with pytest.raises(TypeError):
+        middleware._async_finish(request, response, ctx, "noon", 0.0)
 
 
 @needs_compiled
