@@ -80,7 +80,12 @@ from perfmonitor.conf import request_path, settings
 logger = logging.getLogger("perfmonitor")
 
 MAX_BACKOFF_SECONDS = 30.0
+# The health row: rewritten every HEALTH_INTERVAL_SECONDS while its counters move; an
+# idle process's row, unchanged, only every HEALTH_HEARTBEAT_SECONDS, well within
+# health.STALE_AFTER, so it still reads as alive (an idle site's flushers would
+# otherwise each write a row every few seconds that says nothing new).
 HEALTH_INTERVAL_SECONDS = 5.0
+HEALTH_HEARTBEAT_SECONDS = 30.0
 MAX_DATA_ERROR_ATTEMPTS = 5
 BATCHES_PER_WRITE = 10  # one write takes up to BATCH_SIZE * this many records
 REQUEST_CHUNK = 32  # requests packed and marshalled together (module docstring)
@@ -208,7 +213,9 @@ class Buffer:
         self.failed_attempts: deque[float] = deque(maxlen=32)  # monotonic times, for health
         self._data_error_attempts = 0
         self._next_attempt = 0.0
-        self._last_health = -HEALTH_INTERVAL_SECONDS
+        self._last_health = -HEALTH_INTERVAL_SECONDS  # last look at the counters
+        self._last_health_write = -HEALTH_HEARTBEAT_SECONDS
+        self._health_written: tuple[Any, ...] | None = None  # what that write said
         self._log = RateLimitedLog()
 
     # -- request path --------------------------------------------------------
@@ -566,12 +573,21 @@ class Buffer:
         if not force and now - self._last_health < HEALTH_INTERVAL_SECONDS:
             return
         self._last_health = now
+        stats = self.stats()
+        said = tuple(value for key, value in stats.items() if key != "retry_in")
+        if (not force and said == self._health_written
+                and now - self._last_health_write < HEALTH_HEARTBEAT_SECONDS):
+            return
         try:
             from perfmonitor.capture import health_row
 
-            health_row.write_health(self.stats())
+            health_row.write_health(stats)
         except Exception as exc:
+            self._health_written = None
             self._log.error("perfmonitor: could not record health: %r", exc)
+        else:
+            self._health_written = said
+            self._last_health_write = now
 
     def write_health(self) -> None:
         """Record this process's counters now (commands, exit, tests)."""

@@ -9,6 +9,7 @@ import tracemalloc
 
 import pytest
 
+from perfmonitor import health as health_module
 from perfmonitor.capture import buffer as buffer_module
 from perfmonitor.capture import frames
 from perfmonitor.capture.buffer import ThreadCounter
@@ -336,6 +337,37 @@ def test_flush_now_writes_everything_and_reports_health(flush):
 
     row = MonitorHealth.objects.get(process=buffer_module.process_name())
     assert (row.captured, row.flushed, row.dropped) == (25, 25, 0)
+
+
+@pytest.mark.django_db
+def test_the_health_row_follows_the_counters_and_an_idle_one_only_beats(monkeypatch):
+    from perfmonitor.models import MonitorHealth
+
+    clock = [1000.0]
+    monkeypatch.setattr(buffer_module.time, "monotonic", lambda: clock[0])
+    writes = []
+
+    def tick(seconds: float) -> MonitorHealth | None:
+        clock[0] += seconds
+        before = MonitorHealth.objects.filter(process=buffer_module.process_name()).first()
+        buffer.flush(force=True)  # as the flusher's wake-up: writes health when due
+        row = MonitorHealth.objects.get(process=buffer_module.process_name())
+        writes.append(before is None or row.updated_at != before.updated_at)
+        return row
+
+    buffer_module.push(measurement())
+    assert tick(0).flushed == 1  # the first flush writes it
+    tick(1)  # within the interval: not looked at
+    buffer_module.push(measurement())
+    assert tick(buffer_module.HEALTH_INTERVAL_SECONDS).flushed == 2  # moved: written
+    for _ in range(5):  # idle: the same counters, not written again...
+        tick(buffer_module.HEALTH_INTERVAL_SECONDS)
+    tick(buffer_module.HEALTH_INTERVAL_SECONDS)  # ...until the heartbeat is due
+    assert writes == [True, False, True, False, False, False, False, False, True]
+    assert (health_module.STALE_AFTER.total_seconds() / 2
+            > buffer_module.HEALTH_HEARTBEAT_SECONDS)  # an idle process stays alive
+    buffer.write_health()  # an explicit write (commands, exit) always writes
+    assert MonitorHealth.objects.get(process=buffer_module.process_name()).flushed == 2
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
