@@ -24,6 +24,9 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 
 #if PY_VERSION_HEX < 0x030D0000
 #  ifdef _WIN32
@@ -936,6 +939,154 @@ middleware_call(Middleware *self, PyObject *args, PyObject *kwargs)
     return response;
 }
 
+/* -- the flusher's sketches (analytics.sketch, Sink.rollups) ------------------ */
+
+static void
+put_uint32(unsigned char *out, uint32_t value)  /* little-endian */
+{
+    for (int b = 0; b < 4; b++) {
+        out[b] = (unsigned char)(value >> (8 * b));
+    }
+}
+
+static int
+compare_keys(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return (x > y) - (x < y);
+}
+
+/* One series' (payload, count, sum, min, max), or None when it holds a value that is
+ * not a float or not finite (the Python code takes that series). The payload is
+ * QuantileSketch.to_bytes() before compression; the stats are those of
+ * Sink.rollups(): the sum folded left to right from 0.0, the first of equal extremes. */
+static PyObject *
+series_rollup(PyObject *values, double multiplier, double log_base, double min_positive)
+{
+    Py_ssize_t n = PyList_GET_SIZE(values);
+    long long *keys = PyMem_Malloc((size_t)(n > 0 ? n : 1) * sizeof(long long));
+    if (keys == NULL) {
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t m = 0;
+    double zeros = 0.0, total = 0.0, low = 0.0, high = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(values, i);
+        if (!PyFloat_CheckExact(item)) {
+            goto python;
+        }
+        double v = PyFloat_AS_DOUBLE(item);
+        if (!isfinite(v)) {
+            goto python;
+        }
+        total += v;
+        if (i == 0 || v < low) {
+            low = v;
+        }
+        if (i == 0 || v > high) {
+            high = v;
+        }
+        if (v > min_positive) {
+            /* LogarithmicMapping.key: math.log(v, 2) * multiplier, its ceiling; math.log
+             * is the C library's log, divided by the log of the base */
+            double key = ceil(log(v) / log_base * multiplier);
+            if (!(key > -2147483647.0 && key < 2147483647.0)) {
+                goto python;
+            }
+            keys[m++] = (long long)key;
+        }
+        else {
+            zeros += 1.0;
+        }
+    }
+    qsort(keys, (size_t)m, sizeof(long long), compare_keys);
+    Py_ssize_t bins = 0;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        bins += i == 0 || keys[i] != keys[i - 1];
+    }
+    if (n > 4294967295.0) {  /* counts are uint32 */
+        goto python;
+    }
+    /* "<BBdI": version 1, flags 1 (integer counts), the zero bucket, the bin count;
+     * then the keys as int32 deltas (the first from 0), then the counts as uint32 */
+    PyObject *payload = PyBytes_FromStringAndSize(NULL, 14 + 8 * bins);
+    if (payload == NULL) {
+        PyMem_Free(keys);
+        return NULL;
+    }
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(payload);
+    out[0] = 1;
+    out[1] = 1;
+    if (PyFloat_Pack8(zeros, (char *)out + 2, 1) < 0) {
+        Py_DECREF(payload);
+        PyMem_Free(keys);
+        return NULL;
+    }
+    put_uint32(out + 10, (uint32_t)bins);
+    unsigned char *deltas = out + 14, *counts = out + 14 + 4 * bins;
+    long long previous = 0;
+    for (Py_ssize_t i = 0, bin = 0; i < m; bin++) {
+        Py_ssize_t j = i;
+        while (j < m && keys[j] == keys[i]) {
+            j++;
+        }
+        put_uint32(deltas + 4 * bin, (uint32_t)(int32_t)(keys[i] - previous));
+        put_uint32(counts + 4 * bin, (uint32_t)(j - i));
+        previous = keys[i];
+        i = j;
+    }
+    PyMem_Free(keys);
+    return Py_BuildValue("(NnNNN)", payload, n, PyFloat_FromDouble(total),
+                         PyFloat_FromDouble(low), PyFloat_FromDouble(high));
+python:
+    PyMem_Free(keys);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+series_rollups(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_Format(PyExc_TypeError, "series_rollups() takes 4 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (!PyList_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "series_rollups: a list of lists of floats");
+        return NULL;
+    }
+    double multiplier = PyFloat_AsDouble(args[1]);
+    double log_base = multiplier == -1.0 && PyErr_Occurred() ? -1.0 : PyFloat_AsDouble(args[2]);
+    double min_positive = log_base == -1.0 && PyErr_Occurred() ? -1.0
+        : PyFloat_AsDouble(args[3]);
+    if (min_positive == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *lists = args[0];
+    Py_ssize_t n = PyList_GET_SIZE(lists);
+    PyObject *out = PyList_New(n);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *values = PyList_GET_ITEM(lists, i);
+        PyObject *item = PyList_CheckExact(values) && PyList_GET_SIZE(values) > 0
+            ? series_rollup(values, multiplier, log_base, min_positive) : Py_NewRef(Py_None);
+        if (item == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, item);
+    }
+    return out;
+}
+
+PyDoc_STRVAR(series_rollups_doc,
+"series_rollups(lists, multiplier, log_base, min_positive)\n--\n\n"
+"For each list of floats: (sketch payload, count, sum, min, max), as Sink.rollups()\n"
+"computes them for a series without weights, the payload being QuantileSketch.to_bytes()\n"
+"before compression; None for a list that is empty or holds a value that is not a\n"
+"finite float (the Python code takes that series).");
+
 /* The async middleware's two ends (middleware.py, __acall__): a coroutine stays in
  * Python, what it does before and after awaiting the view need not. */
 static PyObject *
@@ -1111,6 +1262,8 @@ static PyMethodDef methods[] = {
     {"configure_middleware", configure_middleware, METH_VARARGS, configure_middleware_doc},
     {"pack_request", (PyCFunction)(void (*)(void))pack_request, METH_FASTCALL, pack_request_doc},
     {"begin", async_begin, METH_O, async_begin_doc},
+    {"series_rollups", (PyCFunction)(void (*)(void))series_rollups, METH_FASTCALL,
+     series_rollups_doc},
     {"finish", (PyCFunction)(void (*)(void))async_finish, METH_FASTCALL, async_finish_doc},
     {NULL, NULL, 0, NULL},
 };

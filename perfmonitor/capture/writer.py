@@ -49,7 +49,15 @@ from django.db import (
 from django.db.models import Model
 from django.utils import timezone
 
-from perfmonitor.analytics.sketch import QuantileSketch, encode_many
+from perfmonitor.analytics.sketch import (
+    _LOG_2,
+    _MIN_POSITIVE,
+    _MULTIPLIER,
+    QuantileSketch,
+    compress,
+    encode_many,
+)
+from perfmonitor.capture import query_hook
 from perfmonitor.capture.context import capture_suppressed
 from perfmonitor.capture.fingerprint import FingerprintCache
 from perfmonitor.capture.health_row import db_datetime, write_health  # noqa: F401  (API)
@@ -93,6 +101,14 @@ class _Yielder:
 # Measured cold (benchmarks/overhead/flushcost.py, 10-query view): 213 against 433 µs
 # for 11 values, 286 against 471 for 55, about even at 220, numpy ahead beyond.
 SMALL_BATCH_VALUES = 128
+
+# The compiled rollups of series without weights (Sink.rollups), where the request
+# path is compiled (the same switch: query_hook.IMPLEMENTATION).
+_series_rollups: Any = None
+if query_hook.IMPLEMENTATION == "compiled":
+    from perfmonitor.capture import _speedups  # type: ignore[attr-defined]
+
+    _series_rollups = getattr(_speedups, "series_rollups", None)
 
 SeriesKey = tuple[str, str, str, int]  # kind, name, dimension, bucket start (Unix seconds)
 RawKey = tuple[str, str, str, float]  # as measured: the minute number, names uncut
@@ -223,38 +239,31 @@ class Sink:
         Identical to accumulating value by value in call order: sums add in that
         order, min and max keep the first of equal values, sketches come out byte
         for byte the same. Non-finite values count nowhere.
+
+        Where the request path is compiled, so is this for every series of plain
+        finite floats without weights (``_speedups.series_rollups``: the whole
+        batch in one C pass, where numpy's set-up, met cold once a second, cost
+        more than the work); the others, and every series elsewhere, go below.
         """
         keys, lists, weight_maps, error_counts = self._series()
         if not keys:
             return []
-        lengths = [len(values) for values in lists]
-        total = sum(lengths)
-        if total <= SMALL_BATCH_VALUES:
-            sketches = [_sketch_by_value(values, weights)
-                        for values, weights in zip(lists, weight_maps, strict=True)]
-            all_finite = all(value - value == 0.0 for values in lists for value in values)
-        else:
-            flat = np.fromiter(chain.from_iterable(lists), dtype=np.float64, count=total)
-            owners = np.repeat(np.arange(len(keys), dtype=np.int64), lengths)
-            weights = _weight_array(weight_maps, lengths) if self.weights else None
-            finite = np.isfinite(flat)
-            all_finite = bool(finite.all())
-            if not all_finite:
-                flat, owners = flat[finite], owners[finite]
-                weights = None if weights is None else weights[finite]
-            sketches = encode_many(owners, flat, weights, len(keys))
-        out = []
-        for key, values, series_weights, errors, sketch in zip(
-                keys, lists, weight_maps, error_counts, sketches, strict=True):
-            if all_finite and series_weights is None:
-                stats = (len(values), reduce(add, values, 0.0), min(values), max(values))
-            else:
-                found = _weighted_stats(values, series_weights or {})
-                if found is None:
-                    continue
-                stats = found
-            out.append((key, *stats, errors, sketch))
-        return out
+        done: list[Any] = [None] * len(keys)
+        if _series_rollups is not None:
+            compiled = _series_rollups(lists, _MULTIPLIER, _LOG_2, _MIN_POSITIVE)
+            for at, (result, weights) in enumerate(zip(compiled, weight_maps, strict=True)):
+                if result is not None and weights is None:
+                    payload, *stats = result
+                    done[at] = (*stats, compress(payload))
+        rest = [at for at, result in enumerate(done) if result is None]
+        if rest:
+            for at, result in zip(rest, _rollups_in_python([lists[at] for at in rest],
+                                                           [weight_maps[at] for at in rest]),
+                                  strict=True):
+                done[at] = result
+        return [(key, *result[:4], errors, result[4])
+                for key, result, errors in zip(keys, done, error_counts, strict=True)
+                if result is not _NOTHING]
 
     def _series(self) -> tuple[list[SeriesKey], list[list[float]],
                                list[dict[int, float] | None], list[Any]]:
@@ -291,6 +300,43 @@ class Sink:
             weight_maps[at] = joined or None
             error_counts[at] += errors
         return keys, lists, weight_maps, error_counts
+
+
+_NOTHING = ()  # a series none of whose values is finite: no rollup
+
+
+def _rollups_in_python(lists: list[list[float]], weight_maps: list[dict[int, float] | None],
+                       ) -> list[Any]:
+    """(count, sum, min, max, sketch) of each series, or _NOTHING (see Sink.rollups)."""
+    lengths = [len(values) for values in lists]
+    total = sum(lengths)
+    if total <= SMALL_BATCH_VALUES:
+        sketches = [_sketch_by_value(values, weights)
+                    for values, weights in zip(lists, weight_maps, strict=True)]
+        all_finite = all(value - value == 0.0 for values in lists for value in values)
+    else:
+        flat = np.fromiter(chain.from_iterable(lists), dtype=np.float64, count=total)
+        owners = np.repeat(np.arange(len(lists), dtype=np.int64), lengths)
+        any_weights = any(weights for weights in weight_maps)
+        weights = _weight_array(weight_maps, lengths) if any_weights else None
+        finite = np.isfinite(flat)
+        all_finite = bool(finite.all())
+        if not all_finite:
+            flat, owners = flat[finite], owners[finite]
+            weights = None if weights is None else weights[finite]
+        sketches = encode_many(owners, flat, weights, len(lists))
+    out: list[Any] = []
+    for values, series_weights, sketch in zip(lists, weight_maps, sketches, strict=True):
+        if all_finite and series_weights is None:
+            stats = (len(values), reduce(add, values, 0.0), min(values), max(values))
+        else:
+            found = _weighted_stats(values, series_weights or {})
+            if found is None:
+                out.append(_NOTHING)
+                continue
+            stats = found
+        out.append((*stats, sketch))
+    return out
 
 
 def _sketch_by_value(values: list[float], weights: dict[int, float] | None) -> bytes:
@@ -493,30 +539,38 @@ def _build_copy_statement(connection: Any, model: type[Model], columns: tuple[st
     return f"COPY {table} ({names}) FROM STDIN" + (" (FORMAT BINARY)" if binary else "")
 
 
-def _copy_binary(connection: Any, statement: str, chunks: list[bytes]) -> None:
-    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+def _copy_binary(cursor: Any, statement: str, chunks: list[bytes]) -> None:
+    with cursor.copy(statement) as copy:
         for chunk in chunks:
             copy.write(chunk)
 
 
-def _copy_raw(connection: Any, model_key: str, chunks: list[bytes]) -> None:
-    _copy_binary(connection, _copy_statement(connection, ROW_MODELS[model_key],
-                                             COPY_COLUMNS[model_key], binary=True), chunks)
+def _copy_raw(connection: Any, cursor: Any, model_key: str, chunks: list[bytes]) -> None:
+    _copy_binary(cursor, _copy_statement(connection, ROW_MODELS[model_key],
+                                         COPY_COLUMNS[model_key], binary=True), chunks)
 
 
-def _copy_rollups(connection: Any, chunks: list[bytes]) -> None:
-    _copy_binary(connection, _copy_statement(connection, MetricRollup, ROLLUP_COPY_COLUMNS,
-                                             binary=True), chunks)
+def _copy_rollups(connection: Any, cursor: Any, chunks: list[bytes]) -> None:
+    _copy_binary(cursor, _copy_statement(connection, MetricRollup, ROLLUP_COPY_COLUMNS,
+                                         binary=True), chunks)
+
+
+def _psycopg_cursor(connection: Any) -> Any:
+    """One psycopg cursor for all of a batch's COPYs. COPY runs on psycopg's own cursor
+    anyway; Django's wrapper around it, one per statement, would only add its set-up.
+    Call inside ``connection.wrap_database_errors``."""
+    connection.ensure_connection()
+    return connection.connection.cursor()
 
 
 def _write_postgresql(connection: Any, prepared: Prepared) -> None:
     # The raw psycopg cursor bypasses Django's error translation: restore it, so
     # a lost connection is an OperationalError like everywhere else.
-    with connection.wrap_database_errors:
+    with connection.wrap_database_errors, _psycopg_cursor(connection) as cursor:
         for model_key, chunks in prepared.raw.items():
-            _copy_raw(connection, model_key, chunks)
+            _copy_raw(connection, cursor, model_key, chunks)
         if prepared.rollups:
-            _copy_rollups(connection, prepared.rollups)
+            _copy_rollups(connection, cursor, prepared.rollups)
 
 
 def _write_postgresql_parts(connection: Any, prepared: Prepared) -> None:
@@ -526,12 +580,12 @@ def _write_postgresql_parts(connection: Any, prepared: Prepared) -> None:
     BEGIN and COMMIT the flush makes two round trips fewer, and the flusher's
     session does less work per flush.
     """
-    with connection.wrap_database_errors:
+    with connection.wrap_database_errors, _psycopg_cursor(connection) as cursor:
         for model_key in list(prepared.raw):
-            _copy_raw(connection, model_key, prepared.raw[model_key])
+            _copy_raw(connection, cursor, model_key, prepared.raw[model_key])
             del prepared.raw[model_key]
         if prepared.rollups:
-            _copy_rollups(connection, prepared.rollups)
+            _copy_rollups(connection, cursor, prepared.rollups)
             prepared.rollups = []
     _insert_fingerprints(prepared)
     prepared.new_fingerprints = {}

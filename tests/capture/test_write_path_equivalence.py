@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+import zlib
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -71,10 +72,21 @@ def mixed_measurements(rng: random.Random) -> list[tuple]:
     return out
 
 
+@pytest.fixture(params=["compiled", "python"])
+def rollups_path(request, monkeypatch):
+    """Sink.rollups() with the compiled series (where built) and without."""
+    if request.param == "compiled" and writer._series_rollups is None:
+        pytest.skip("perfmonitor.capture._speedups not built, or PERFMONITOR_PURE_PYTHON")
+    if request.param == "python":
+        monkeypatch.setattr(writer, "_series_rollups", None)
+    return request.param
+
+
 @pytest.mark.parametrize("size", [6000, 40], ids=["numpy", "value-by-value"])
-def test_rollups_equal_value_by_value_accumulation(size):
-    """Both ways of building sketches: numpy for a batch of many values, one by one for
-    a batch of at most SMALL_BATCH_VALUES."""
+def test_rollups_equal_value_by_value_accumulation(size, rollups_path):
+    """Every way of building sketches: compiled for series of plain finite floats without
+    weights, numpy for a batch of many values, one by one for a batch of at most
+    SMALL_BATCH_VALUES."""
     sink = Sink()
     reference: dict[tuple, ReferencePartial] = {}
     measurements = mixed_measurements(random.Random(5))
@@ -113,6 +125,48 @@ def test_a_small_batch_and_a_large_one_store_the_same_rollups(monkeypatch):
     by_value, by_numpy = rollups(10**9), rollups(0)
     assert by_value == by_numpy
     assert len(by_value) > 10 and any(row[1] != int(row[1]) or row[1] > 1 for row in by_value)
+
+
+def test_the_compiled_rollups_are_the_python_ones(monkeypatch):
+    if writer._series_rollups is None:
+        pytest.skip("perfmonitor.capture._speedups not built, or PERFMONITOR_PURE_PYTHON")
+    rng = random.Random(3)
+    sink = Sink()
+    for value in boundary_values():  # one series of every bucket edge
+        sink.measure("query", "edges", "", value, False, TS)
+    for i in range(3000):  # plain series, and series with what C leaves to Python
+        value = rng.choice([rng.lognormvariate(2, 2), 0.0, -0.0, -3.5, 1e-320, 5e-324, 1.0])
+        sink.measure("request", f"route{i % 7}", "", value, False, TS + i % 3 * 60)
+    sink.measure("custom", "weighted", "", 4.0, False, TS, 3)
+    sink.measure("custom", "weighted", "", 5.0, False, TS)
+    sink.measure("custom", "nan", "", float("nan"), True, TS)
+    sink.measure("custom", "nan", "", 2.0, False, TS)
+    sink.extend("custom", "ints", "", TS // 60, [1, 2, 3])  # not floats: Python's
+    compiled = sink.rollups()
+    monkeypatch.setattr(writer, "_series_rollups", None)
+    python = sink.rollups()
+    assert [repr(row) for row in compiled] == [repr(row) for row in python]  # -0.0 too
+    assert len(compiled) == 1 + 7 * 3 + 3
+
+
+def test_the_compiled_series_rollups_refuse_what_they_cannot_do():
+    if writer._series_rollups is None:
+        pytest.skip("perfmonitor.capture._speedups not built, or PERFMONITOR_PURE_PYTHON")
+    from perfmonitor.analytics.sketch import _LOG_2, _MIN_POSITIVE, _MULTIPLIER
+
+    done = writer._series_rollups(
+        [[1.0, 2.0], [], [1.0, float("inf")], [float("nan")], [1, 2.0], [2.0, 0.0, 2.0]],
+        _MULTIPLIER, _LOG_2, _MIN_POSITIVE)
+    assert done[1:5] == [None, None, None, None]
+    payload, count, total, low, high = done[5]
+    reference = QuantileSketch()
+    reference.add_many([2.0, 0.0, 2.0])
+    assert zlib.decompress(reference.to_bytes()) == payload
+    assert (count, total, low, high) == (3, 4.0, 0.0, 2.0)
+    with pytest.raises(TypeError):
+        writer._series_rollups("not a list", _MULTIPLIER, _LOG_2, _MIN_POSITIVE)
+    with pytest.raises(TypeError):
+        writer._series_rollups([[1.0]], "x", _LOG_2, _MIN_POSITIVE)
 
 
 def test_a_value_that_is_not_a_number_fails_its_record_not_the_batch():
