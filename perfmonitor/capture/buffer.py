@@ -482,11 +482,25 @@ class Buffer:
             return False
         del frames[:used]
         del self._marks[:n]
-        self._handover_at = time.monotonic() + next_flush - sharing.LEAD_SECONDS
+        self._handover_at = time.monotonic() + self._next_hand_over(next_flush)
         self._taken += n
         self.flushed += n
         self.last_flush_at = time.time()
         return True
+
+    @staticmethod
+    def _next_hand_over(next_flush: float) -> float:
+        """Seconds to a sender's next hand-over: just before the writer's next flush.
+        When that flush is about to start, what was just handed over goes with it: the
+        next hand-over is timed before the flush after (one wake-up per flush of the
+        writer, not a second one a moment later for the few records between)."""
+        wait = next_flush - sharing.LEAD_SECONDS
+        if wait < sharing.LEAD_SECONDS:
+            try:
+                wait += max(float(settings.FLUSH_INTERVAL), 0.001)
+            except Exception:
+                wait += 1.0
+        return wait
 
     def _room(self, n: int) -> float | None:
         """As the writer: seconds to the next flush if n more records may come, else None."""

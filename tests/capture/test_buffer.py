@@ -340,15 +340,15 @@ def test_flush_now_writes_everything_and_reports_health(flush):
 
 
 @pytest.mark.django_db
-def test_the_health_row_follows_the_counters_and_an_idle_one_only_beats(monkeypatch):
+def test_the_health_row_follows_the_counters_and_an_idle_one_only_beats(perf):
     from perfmonitor.models import MonitorHealth
 
-    clock = [1000.0]
-    monkeypatch.setattr(buffer_module.time, "monotonic", lambda: clock[0])
+    perf(BACKGROUND_FLUSH=False)
     writes = []
 
-    def tick(seconds: float) -> MonitorHealth | None:
-        clock[0] += seconds
+    def tick(seconds: float) -> MonitorHealth:
+        buffer._last_health -= seconds  # as if that much time had passed
+        buffer._last_health_write -= seconds
         before = MonitorHealth.objects.filter(process=buffer_module.process_name()).first()
         buffer.flush(force=True)  # as the flusher's wake-up: writes health when due
         row = MonitorHealth.objects.get(process=buffer_module.process_name())
@@ -366,8 +366,10 @@ def test_the_health_row_follows_the_counters_and_an_idle_one_only_beats(monkeypa
     assert writes == [True, False, True, False, False, False, False, False, True]
     assert (health_module.STALE_AFTER.total_seconds() / 2
             > buffer_module.HEALTH_HEARTBEAT_SECONDS)  # an idle process stays alive
+    buffer_module.push(measurement())
+    buffer.flush(force=True)
     buffer.write_health()  # an explicit write (commands, exit) always writes
-    assert MonitorHealth.objects.get(process=buffer_module.process_name()).flushed == 2
+    assert MonitorHealth.objects.get(process=buffer_module.process_name()).flushed == 3
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

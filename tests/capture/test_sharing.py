@@ -181,6 +181,25 @@ def test_the_writer_answers_when_its_next_flush_is_and_keeps_what_it_took(pair):
     assert len(taken) == 1 and sender.role == "sender"  # refused, still linked
 
 
+@pytest.mark.parametrize(("writer_flushes_in", "sender_wakes_in"), [
+    (0.5, 0.48),  # just before the writer's next flush
+    (0.03, 1.0),  # that flush is about to start: just before the one after (capped)
+    (0.0, 0.98),  # it has started: the one after
+])
+def test_a_sender_hands_over_once_per_flush_of_the_writer(pair, perf, writer_flushes_in,
+                                                          sender_wakes_in):
+    perf(BACKGROUND_FLUSH=False, FLUSH_INTERVAL=1.0)
+    _, link, _, taken, answer = pair
+    sender = Buffer()
+    sender._sharing = link
+    sender._add_frame([request(1)])
+    answer[0] = writer_flushes_in
+    assert sender._hand_over(100)
+    wait_for(lambda: taken)
+    assert sender._sleep_seconds() == pytest.approx(sender_wakes_in, abs=0.01)
+    assert sender._sleep_seconds() == 1.0  # a wake-up the writer did not time: the interval
+
+
 def test_a_bad_frame_closes_only_its_own_connection(pair):
     _, sender, address, taken, _ = pair
     one = frames.encode([request(1)])
