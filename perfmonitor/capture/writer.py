@@ -16,12 +16,15 @@ the database refuses forever.
 The flusher's cost is per record, so the work per record is kept to appends:
 ``Sink.measure`` appends a value to its series' list and ``Sink.row`` a field
 dict to its table's list. Everything else happens once per batch: the
-rollups' counts, sums and extremes per series and their sketches for all
-series in a few numpy passes (:func:`perfmonitor.analytics.sketch.encode_many`,
-byte for byte what adding value by value gives; a small batch, where numpy's
-set-up would cost more, adds value by value), and on PostgreSQL the raw
-rows encoded straight into COPY's binary format
-(:func:`perfmonitor.capture.rows.binary_copy_chunks`).
+rollups' counts, sums and extremes per series and their sketches, all byte for
+byte what adding value by value gives: in one compiled pass where
+``perfmonitor.capture._speedups`` is built (series of plain finite floats without
+weights: requests and queries), else for all series in a few numpy passes
+(:func:`perfmonitor.analytics.sketch.encode_many`; a small batch, where numpy's
+set-up would cost more, adds value by value); and on PostgreSQL the raw rows
+encoded straight into COPY's binary format
+(:func:`perfmonitor.capture.rows.binary_copy_chunks`), all of a batch's COPYs on one
+psycopg cursor.
 """
 
 from __future__ import annotations
