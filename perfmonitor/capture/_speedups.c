@@ -628,6 +628,19 @@ error:
     return NULL;
 }
 
+/* n arguments as C doubles (as float() takes them): 0, or -1 with an exception set. */
+static int
+as_doubles(PyObject *const *args, int n, double *out)
+{
+    for (int i = 0; i < n; i++) {
+        out[i] = PyFloat_AsDouble(args[i]);
+        if (out[i] == -1.0 && PyErr_Occurred()) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static PyObject *
 pack_request(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -635,16 +648,12 @@ pack_request(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_TypeError, "pack_request() takes 13 arguments (%zd given)", nargs);
         return NULL;
     }
-    double ts = PyFloat_AsDouble(args[6]);
-    if (ts == -1.0 && PyErr_Occurred()) {
+    double clocks[2];  /* ts, duration_ms */
+    if (as_doubles(args + 6, 2, clocks) < 0) {
         return NULL;
     }
-    double duration_ms = PyFloat_AsDouble(args[7]);
-    if (duration_ms == -1.0 && PyErr_Occurred()) {
-        return NULL;
-    }
-    return pack_plain(args[0], args[1], args[2], args[3], args[4], args[5], ts, duration_ms,
-                      args[8], args[9], args[10], args[11], args[12]);
+    return pack_plain(args[0], args[1], args[2], args[3], args[4], args[5], clocks[0],
+                      clocks[1], args[8], args[9], args[10], args[11], args[12]);
 }
 
 PyDoc_STRVAR(pack_request_doc,
@@ -1054,11 +1063,8 @@ series_rollups(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "series_rollups: a list of lists of floats");
         return NULL;
     }
-    double multiplier = PyFloat_AsDouble(args[1]);
-    double log_base = multiplier == -1.0 && PyErr_Occurred() ? -1.0 : PyFloat_AsDouble(args[2]);
-    double min_positive = log_base == -1.0 && PyErr_Occurred() ? -1.0
-        : PyFloat_AsDouble(args[3]);
-    if (min_positive == -1.0 && PyErr_Occurred()) {
+    double mapping[3];  /* multiplier, log_base, min_positive */
+    if (as_doubles(args + 1, 3, mapping) < 0) {
         return NULL;
     }
     PyObject *lists = args[0];
@@ -1070,7 +1076,7 @@ series_rollups(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *values = PyList_GET_ITEM(lists, i);
         PyObject *item = PyList_CheckExact(values) && PyList_GET_SIZE(values) > 0
-            ? series_rollup(values, multiplier, log_base, min_positive) : Py_NewRef(Py_None);
+            ? series_rollup(values, mapping[0], mapping[1], mapping[2]) : Py_NewRef(Py_None);
         if (item == NULL) {
             Py_DECREF(out);
             return NULL;
@@ -1115,17 +1121,13 @@ async_finish(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     PyObject *request = args[0], *response = args[1], *ctx = args[2];
-    double wall = PyFloat_AsDouble(args[3]);
-    if (wall == -1.0 && PyErr_Occurred()) {
+    double clocks[2];  /* wall, start */
+    if (as_doubles(args + 3, 2, clocks) < 0) {
         return NULL;
     }
-    double start = PyFloat_AsDouble(args[4]);
-    if (start == -1.0 && PyErr_Occurred()) {
-        return NULL;
-    }
-    int outcome = finish_common(request, response, ctx, wall, start);
+    int outcome = finish_common(request, response, ctx, clocks[0], clocks[1]);
     if (outcome == 0) {  /* not the common case: the Python _finish */
-        return call_finish(request, response, ctx, wall, start, NULL);
+        return call_finish(request, response, ctx, clocks[0], clocks[1], NULL);
     }
     if (outcome < 0 && count_error(mw_on_error) < 0) {
         return NULL;
