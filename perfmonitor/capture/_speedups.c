@@ -1,11 +1,15 @@
 /* perfmonitor.capture._speedups: the request path's common case, compiled.
  *
- * Two pieces, each the compiled twin of Python code that stays the definition of
- * what is recorded and handles every uncommon case:
+ * Each piece is the compiled twin of Python code that stays the definition of what
+ * is recorded and handles every uncommon case:
  *
  * - query_timer(), for query_hook._py_query_timer;
  * - Middleware, whose call is middleware.PerformanceMiddleware.__call__ with
- *   _begin() and _finish() for a sync request whose response is not streamed.
+ *   _begin() and _finish() for a sync request whose response is not streamed;
+ * - begin() and finish(), the same two ends for the async __acall__, whose
+ *   coroutine stays Python;
+ * - series_rollups(), for the flusher: writer.Sink.rollups() of the series of plain
+ *   finite floats without weights (count, sum, extremes and the sketch's bytes).
  *
  * query_timer() does what query_hook._py_query_timer does for a query inside a
  * request or task: one ContextVar read, the clock around the query, and the
