@@ -875,6 +875,22 @@ call_finish(PyObject *request, PyObject *response, PyObject *ctx, double wall, d
     return result;
 }
 
+/* _finish(request, response, ctx, wall, start) for a response: the common case here,
+ * the others by the Python _finish; what this raises is counted. The response (or
+ * what the Python _finish returns) as a new reference. */
+static PyObject *
+finish(PyObject *request, PyObject *response, PyObject *ctx, double wall, double start)
+{
+    int outcome = finish_common(request, response, ctx, wall, start);
+    if (outcome == 0) {  /* not the common case: the Python _finish */
+        return call_finish(request, response, ctx, wall, start, NULL);
+    }
+    if (outcome < 0 && count_error(mw_on_error) < 0) {
+        return NULL;
+    }
+    return Py_NewRef(response);
+}
+
 static PyObject *
 middleware_call(Middleware *self, PyObject *args, PyObject *kwargs)
 {
@@ -941,15 +957,10 @@ middleware_call(Middleware *self, PyObject *args, PyObject *kwargs)
         }
         return response;
     }
-    int outcome = finish_common(request, response, ctx, wall, start);
-    if (outcome == 0) {  /* not the common case: the Python _finish */
-        Py_SETREF(response, call_finish(request, response, ctx, wall, start, NULL));
-    }
-    else if (outcome < 0 && count_error(mw_on_error) < 0) {
-        Py_CLEAR(response);
-    }
+    PyObject *result = finish(request, response, ctx, wall, start);
+    Py_DECREF(response);
     Py_DECREF(ctx);
-    return response;
+    return result;
 }
 
 /* -- the flusher's sketches (analytics.sketch, Sink.rollups) ------------------ */
@@ -977,6 +988,9 @@ static PyObject *
 series_rollup(PyObject *values, double multiplier, double log_base, double min_positive)
 {
     Py_ssize_t n = PyList_GET_SIZE(values);
+    if ((uint64_t)n > UINT32_MAX) {  /* counts are uint32 */
+        Py_RETURN_NONE;
+    }
     long long *keys = PyMem_Malloc((size_t)(n > 0 ? n : 1) * sizeof(long long));
     if (keys == NULL) {
         return PyErr_NoMemory();
@@ -1016,9 +1030,6 @@ series_rollup(PyObject *values, double multiplier, double log_base, double min_p
     Py_ssize_t bins = 0;
     for (Py_ssize_t i = 0; i < m; i++) {
         bins += i == 0 || keys[i] != keys[i - 1];
-    }
-    if (n > 4294967295.0) {  /* counts are uint32 */
-        goto python;
     }
     /* "<BBdI": version 1, flags 1 (integer counts), the zero bucket, the bin count;
      * then the keys as int32 deltas (the first from 0), then the counts as uint32 */
@@ -1129,14 +1140,7 @@ async_finish(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (as_doubles(args + 3, 2, clocks) < 0) {
         return NULL;
     }
-    int outcome = finish_common(request, response, ctx, clocks[0], clocks[1]);
-    if (outcome == 0) {  /* not the common case: the Python _finish */
-        return call_finish(request, response, ctx, clocks[0], clocks[1], NULL);
-    }
-    if (outcome < 0 && count_error(mw_on_error) < 0) {
-        return NULL;
-    }
-    return Py_NewRef(response);
+    return finish(request, response, ctx, clocks[0], clocks[1]);
 }
 
 PyDoc_STRVAR(async_finish_doc,

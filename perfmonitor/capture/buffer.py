@@ -407,10 +407,7 @@ class Buffer:
             _close_thread_connections()
 
     def _sleep_seconds(self) -> float:
-        try:
-            interval = float(settings.FLUSH_INTERVAL)
-        except Exception:
-            interval = 1.0
+        interval = _flush_interval()
         if self.consecutive_failures:
             return max(0.001, min(self._next_attempt - time.monotonic(), MAX_BACKOFF_SECONDS))
         interval = max(interval, 0.001)
@@ -496,10 +493,7 @@ class Buffer:
         writer, not a second one a moment later for the few records between)."""
         wait = next_flush - sharing.LEAD_SECONDS
         if wait < sharing.LEAD_SECONDS:
-            try:
-                wait += max(float(settings.FLUSH_INTERVAL), 0.001)
-            except Exception:
-                wait += 1.0
+            wait += max(_flush_interval(), 0.001)
         return wait
 
     def _room(self, n: int) -> float | None:
@@ -572,10 +566,7 @@ class Buffer:
         self._pending = batch
         self._prepared = prepared if batch else None  # nothing left to stand for
         self._held = len(batch)
-        try:
-            interval = float(settings.FLUSH_INTERVAL)
-        except Exception:
-            interval = 1.0
+        interval = _flush_interval()
         delay = min(MAX_BACKOFF_SECONDS, interval * 2 ** min(self.consecutive_failures, 20))
         delay *= random.uniform(0.9, 1.1)  # processes that failed together retry apart
         self._next_attempt = time.monotonic() + delay
@@ -659,6 +650,15 @@ class Buffer:
         writer = sys.modules.get("perfmonitor.capture.writer")
         if writer is not None:
             writer.forget_known_fingerprints()  # re-inserting one is a no-op conflict
+
+
+def _flush_interval() -> float:
+    """FLUSH_INTERVAL in seconds; 1.0 when the setting cannot be read (the checks report
+    a bad value: the flusher goes on)."""
+    try:
+        return float(settings.FLUSH_INTERVAL)
+    except Exception:
+        return 1.0
 
 
 def _close_thread_connections() -> None:
