@@ -542,10 +542,26 @@ def _build_copy_statement(connection: Any, model: type[Model], columns: tuple[st
     return f"COPY {table} ({names}) FROM STDIN" + (" (FORMAT BINARY)" if binary else "")
 
 
+_COPY_WRITE_BYTES = 128 * 1024  # psycopg's own largest single write
+
+
 def _copy_binary(cursor: Any, statement: str, chunks: list[bytes]) -> None:
+    """One COPY of the chunks, handed to psycopg joined in writes of up to 128 KiB.
+
+    psycopg passes every ``write()`` of binary data on to libpq at once, each through
+    its wait loop: a rollup row per write made a flush's COPY a dozen such calls.
+    """
     with cursor.copy(statement) as copy:
+        pending: list[bytes] = []
+        size = 0
         for chunk in chunks:
-            copy.write(chunk)
+            if pending and size + len(chunk) > _COPY_WRITE_BYTES:
+                copy.write(b"".join(pending))
+                pending, size = [], 0
+            pending.append(chunk)
+            size += len(chunk)
+        if pending:
+            copy.write(b"".join(pending) if len(pending) > 1 else pending[0])
 
 
 def _copy_raw(connection: Any, cursor: Any, model_key: str, chunks: list[bytes]) -> None:

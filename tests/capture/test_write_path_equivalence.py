@@ -294,8 +294,11 @@ def test_rollup_copy_columns_are_every_column_but_the_id():
 
 
 @pytest.mark.django_db
-def test_rollup_rows_read_back_as_the_sink_made_them(flush):
-    """Odd names, an overflowing sum, negatives, only-error series: every column as computed."""
+@pytest.mark.parametrize("write_bytes", [1, 700, writer._COPY_WRITE_BYTES])
+def test_rollup_rows_read_back_as_the_sink_made_them(flush, monkeypatch, write_bytes):
+    """Odd names, an overflowing sum, negatives, only-error series: every column as computed,
+    whether the COPY's rows reach psycopg one per write, a few per write or all in one."""
+    monkeypatch.setattr(writer, "_COPY_WRITE_BYTES", write_bytes)
     sink = Sink()
     names = ["GET /a/\t\\ ünï", "nul\x00name", "n" * 300, "plain"]
     for i in range(400):
