@@ -17,6 +17,12 @@ perfmonitor apart"). Never for the targets: they are measured at the defaults.
 - ``noyield``: the full flush, but it never pauses to let request threads in.
 - ``numpy-sketches``: the full flush, every batch's sketches built with numpy (as
   before small batches were built value by value).
+- ``timing``: the full flush, each of its parts timed with the thread's CPU clock
+  (nested parts counted in their own line and in their caller's), written per
+  process to ``$BENCH_FLUSH_TIMING/timing-<pid>.json`` at exit and on SIGUSR2.
+- ``between``: the full flush, but the flusher waits (up to half a second) until no
+  request is in progress in its process (Django's request_started and
+  request_finished signals count them).
 """
 
 from __future__ import annotations
@@ -24,7 +30,84 @@ from __future__ import annotations
 import os
 from typing import Any
 
-MODES = ("drain", "tiny", "none", "expand", "prepare", "rollups", "noyield", "numpy-sketches")
+MODES = ("drain", "tiny", "none", "expand", "prepare", "rollups", "noyield", "numpy-sketches",
+         "between", "timing")
+
+
+def _time_flush_parts() -> None:
+    import atexit
+    import json
+    import signal
+    import time
+
+    from perfmonitor.capture import buffer, sharing, writer
+
+    spent: dict[str, list[float]] = {}  # label -> each call's CPU seconds
+    directory = os.environ.get("BENCH_FLUSH_TIMING", "/tmp")
+
+    def timed(owner: Any, name: str, label: str) -> None:
+        original = getattr(owner, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            began = time.thread_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent.setdefault(label, []).append(time.thread_time() - began)
+
+        setattr(owner, name, wrapper)
+
+    timed(buffer.Buffer, "flush", "flush")
+    timed(buffer.Buffer, "_hand_over", "flush/hand over (sender)")
+    timed(buffer.Buffer, "_take_frames", "flush/take frames")
+    timed(buffer.Buffer, "_pack_requests", "pack requests (any thread)")
+    timed(buffer.Buffer, "_maybe_write_health", "flush/health")
+    timed(buffer, "_publish_live", "flush/live notice")
+    timed(buffer.Buffer, "_write", "flush/write batch")
+    timed(writer, "expand_records", "flush/write batch/expand")
+    timed(writer, "prepare", "flush/write batch/prepare")
+    timed(writer, "write_batch", "flush/write batch/COPY")
+    timed(sharing.Writer, "_serve", "receiver: serve a sender")
+
+    def dump(*_: Any) -> None:
+        path = os.path.join(directory, f"timing-{os.getpid()}.json")
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump({"pid": os.getpid(), "at": time.time(), "spent": spent}, handle)
+
+    atexit.register(dump)
+    signal.signal(signal.SIGUSR2, dump)
+
+
+def _flush_between_requests() -> None:
+    import threading
+
+    from django.core.signals import request_finished, request_started
+
+    from perfmonitor.capture import buffer
+
+    idle = threading.Event()
+    idle.set()
+    in_flight = [0]
+
+    def started(**kwargs: Any) -> None:
+        in_flight[0] += 1
+        idle.clear()
+
+    def finished(**kwargs: Any) -> None:
+        in_flight[0] = max(in_flight[0] - 1, 0)
+        if not in_flight[0]:
+            idle.set()
+
+    request_started.connect(started, weak=False)
+    request_finished.connect(finished, weak=False)
+    original_flush = buffer.Buffer.flush
+
+    def flush(self: Any, force: bool = False, live: bool = False) -> int:
+        if live:
+            idle.wait(0.5)
+        return original_flush(self, force, live)
+
+    buffer.Buffer.flush = flush
 
 
 def apply(mode: str) -> None:
@@ -37,6 +120,12 @@ def apply(mode: str) -> None:
         return
     if mode == "numpy-sketches":
         writer.SMALL_BATCH_VALUES = 0
+        return
+    if mode == "between":
+        _flush_between_requests()
+        return
+    if mode == "timing":
+        _time_flush_parts()
         return
     original_push = buffer.Buffer.push
 
