@@ -19,7 +19,8 @@ perfmonitor apart"). Never for the targets: they are measured at the defaults.
   before small batches were built value by value).
 - ``timing``: the full flush, each of its parts timed with the thread's CPU clock
   (nested parts counted in their own line and in their caller's), written per
-  process to ``$BENCH_FLUSH_TIMING/timing-<pid>.json`` at exit and on SIGUSR2.
+  process to ``$BENCH_FLUSH_TIMING/timing-<pid>.json`` at exit and on SIGUSR2;
+  ``python benchapp/diagnose.py <that directory>`` prints them.
 - ``between``: the full flush, but the flusher waits (up to half a second) until no
   request is in progress in its process (Django's request_started and
   request_finished signals count them).
@@ -57,17 +58,27 @@ def _time_flush_parts() -> None:
 
         setattr(owner, name, wrapper)
 
-    timed(buffer.Buffer, "flush", "flush")
-    timed(buffer.Buffer, "_hand_over", "flush/hand over (sender)")
-    timed(buffer.Buffer, "_take_frames", "flush/take frames")
-    timed(buffer.Buffer, "_pack_requests", "pack requests (any thread)")
-    timed(buffer.Buffer, "_maybe_write_health", "flush/health")
-    timed(buffer, "_publish_live", "flush/live notice")
-    timed(buffer.Buffer, "_write", "flush/write batch")
-    timed(writer, "expand_records", "flush/write batch/expand")
-    timed(writer, "prepare", "flush/write batch/prepare")
-    timed(writer, "write_batch", "flush/write batch/COPY")
-    timed(sharing.Writer, "_serve", "receiver: serve a sender")
+    parts = [  # (owner, attribute, label): a label's slashes show what it is part of
+        (buffer.Buffer, "flush", "flush"),
+        (buffer.Buffer, "_hand_over", "flush/hand over (sender)"),
+        (buffer.Buffer, "_take_frames", "flush/take frames"),
+        (buffer.Buffer, "_pack_requests", "pack requests (any thread)"),
+        (buffer.Buffer, "_maybe_write_health", "flush/health"),
+        (buffer, "_publish_live", "flush/live notice"),
+        (buffer.Buffer, "_write", "flush/write batch"),
+        (writer, "expand_records", "flush/write batch/expand"),
+        (writer, "prepare", "flush/write batch/prepare"),
+        (writer.Sink, "rollups", "flush/write batch/prepare/rollups"),
+        (writer, "compress", "flush/write batch/prepare/rollups/sketch compress"),
+        (writer, "rollup_copy_chunks", "flush/write batch/prepare/rollup rows"),
+        (writer, "binary_copy_chunks", "flush/write batch/prepare/raw rows"),
+        (writer, "write_batch", "flush/write batch/COPY"),
+        (writer, "_copy_raw", "flush/write batch/COPY/raw"),
+        (writer, "_copy_rollups", "flush/write batch/COPY/rollups"),
+        (sharing.Writer, "_serve", "receiver: serve a sender"),
+    ]
+    for owner, name, label in parts:
+        timed(owner, name, label)
 
     def dump(*_: Any) -> None:
         path = os.path.join(directory, f"timing-{os.getpid()}.json")
@@ -159,3 +170,28 @@ def apply_from_environment() -> None:
     mode = os.environ.get("BENCH_PERFMONITOR_DIAG")
     if mode and os.environ.get("BENCH_PROFILE") == "perfmonitor":
         apply(mode)
+
+
+def report_timing(directory: str, skip: int = 3) -> None:
+    """Print what ``timing`` wrote: per process and part, calls, then the median and mean
+    CPU of a call after the first ``skip`` (a process's first flushes import and warm)."""
+    import glob
+    import json
+    import statistics
+
+    for path in sorted(glob.glob(os.path.join(directory, "timing-*.json"))):
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        if not data["spent"]:
+            continue
+        print(f"process {data['pid']}")
+        for label, calls in sorted(data["spent"].items()):
+            steady = [seconds * 1e6 for seconds in calls[skip:]] or [0.0]
+            print(f"  {label:52} {len(calls):5} calls  median {statistics.median(steady):6.0f}"
+                  f" µs  mean {statistics.fmean(steady):6.0f} µs")
+
+
+if __name__ == "__main__":  # python benchapp/diagnose.py <BENCH_FLUSH_TIMING directory>
+    import sys
+
+    report_timing(sys.argv[1])
