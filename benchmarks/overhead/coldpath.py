@@ -33,10 +33,18 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 VARIANTS = ("capture", "disabled", "bare")
 LABELS = {"one": "1-query", "ten": "10-query"}
+
+
+def empty_buffer(buffer: Any) -> None:
+    """Drop what a perfmonitor buffer holds, as if a flush had taken it (no write)."""
+    for waiting in (buffer._frames, buffer._marks, buffer._items,
+                    getattr(buffer, "_requests", [])):  # (not in older checkouts)
+        waiting.clear()
 
 
 def parse_args() -> argparse.Namespace:
@@ -104,11 +112,6 @@ def main() -> None:
         elif query_hook.query_timer not in wrappers:
             wrappers.insert(0, query_hook.query_timer)
 
-    def empty_buffer() -> None:
-        for waiting in (buffer._frames, buffer._marks, buffer._items,
-                        getattr(buffer, "_requests", [])):  # (not in older checkouts)
-            waiting.clear()
-
     print(f"perfmonitor from {Path(perfmonitor.__file__).parent}, "
           f"{args.evict_mb} MB evicted before each request, {args.rounds} rounds")
     rng = random.Random(args.seed)
@@ -118,7 +121,7 @@ def main() -> None:
         for _ in range(args.warmup):
             serve(environ)
         buffer.stop()  # the flusher would run inside the timed requests
-        empty_buffer()
+        empty_buffer(buffer)
         times: dict[str, list[int]] = {variant: [] for variant in VARIANTS}
         order = list(VARIANTS)
         for n in range(args.rounds):
@@ -127,9 +130,9 @@ def main() -> None:
                 use(variant)
                 times[variant].append(serve(environ))
             if n % 400 == 399:
-                empty_buffer()
+                empty_buffer(buffer)
         use("capture")
-        empty_buffer()
+        empty_buffer(buffer)
         base = times["bare"]
         print(f"\n{LABELS.get(view, view)} view")
         print("| variant | request µs (median) | over bare: median of pairs | trimmed mean |")

@@ -31,9 +31,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from coldpath import LABELS, empty_buffer
+
 HERE = Path(__file__).resolve().parent
 VARIANTS = ("bare", "disabled", "capture")
-LABELS = {"one": "1-query", "ten": "10-query"}
 
 
 def parse_args() -> argparse.Namespace:
@@ -64,7 +65,15 @@ def count(args: argparse.Namespace) -> dict[str, int]:
     from django.test import Client
     from servers import VIEWS
 
-    empty = _emptier(args.variant)
+    if args.variant == "capture":  # what a flush takes, dropped: the buffer never fills
+        from perfmonitor.capture.buffer import buffer
+
+        def empty() -> None:
+            empty_buffer(buffer)
+    else:
+        def empty() -> None:
+            pass
+
     client = Client(HTTP_HOST="127.0.0.1")
     path = VIEWS[args.view]
     for _ in range(args.warmup):
@@ -85,21 +94,6 @@ def count(args: argparse.Namespace) -> dict[str, int]:
             empty()
     gc.callbacks.remove(counted)
     return {"young": counts[0], "middle": counts[1], "full": counts[2]}
-
-
-def _emptier(variant: str) -> Any:
-    if variant != "capture":
-        return lambda: None
-    from perfmonitor.capture import buffer
-
-    def empty() -> None:  # what a flush takes, dropped: the buffer never fills
-        held = buffer.buffer
-        held._pack_requests()
-        held._frames.clear()
-        held._marks.clear()
-        held._items.clear()
-
-    return empty
 
 
 def main() -> None:
