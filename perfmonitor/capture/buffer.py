@@ -86,6 +86,7 @@ MAX_BACKOFF_SECONDS = 30.0
 # otherwise each write a row every few seconds that says nothing new).
 HEALTH_INTERVAL_SECONDS = 5.0
 HEALTH_HEARTBEAT_SECONDS = 30.0
+MAX_PEER_HEALTH = 1000  # senders' health rows a writer holds between two health writes
 MAX_DATA_ERROR_ATTEMPTS = 5
 BATCHES_PER_WRITE = 10  # one write takes up to BATCH_SIZE * this many records
 REQUEST_CHUNK = 32  # requests packed and marshalled together (module docstring)
@@ -216,6 +217,9 @@ class Buffer:
         self._last_health = -HEALTH_INTERVAL_SECONDS  # last look at the counters
         self._last_health_write = -HEALTH_HEARTBEAT_SECONDS
         self._health_written: tuple[Any, ...] | None = None  # what that write said
+        # As the writer: the health rows of the processes that hand it their records,
+        # the latest of each, until its next health write (see _maybe_write_health).
+        self._peer_health: dict[str, dict[str, Any]] = {}
         self._log = RateLimitedLog()
 
     # -- request path --------------------------------------------------------
@@ -458,7 +462,7 @@ class Buffer:
 
     # -- one writer per host (perfmonitor.capture.sharing) -------------------
     def _elect(self) -> str:
-        return self._sharing.elect(self._room, self._take_received)
+        return self._sharing.elect(self._room, self._take_received, self._take_health)
 
     def _hand_over(self, limit: int) -> bool:
         """As a sender, hand the waiting frames to the writer as they are (not decoded);
@@ -510,6 +514,20 @@ class Buffer:
         self.received += n
         if len(self._received_marks) >= settings.BATCH_SIZE:
             self._wake.set()
+
+    def _take_health(self, data: bytes | bytearray) -> None:
+        """As the writer: keep a sender's health row for the next health write."""
+        from perfmonitor.capture import health_row
+
+        stats = health_row.unpack_from_sender(data)
+        if stats is None:
+            self._internal_errors.add(1)
+            return
+        peers = self._peer_health
+        if stats["process"] not in peers and len(peers) >= MAX_PEER_HEALTH:
+            with contextlib.suppress(KeyError, StopIteration, RuntimeError):
+                del peers[next(iter(peers))]  # memory stays bounded: the oldest goes
+        peers[stats["process"]] = stats
 
     def _write(self, batch: list[Any], live: bool = False) -> int:
         from perfmonitor.capture import writer
@@ -574,25 +592,48 @@ class Buffer:
                         delay)
 
     def _maybe_write_health(self, force: bool = False) -> None:
+        """Every HEALTH_INTERVAL_SECONDS, this process's health row (when its counters
+        moved or the heartbeat is due) and those its senders handed over, in one write;
+        a sender hands its own to the writer instead of writing it."""
         now = time.monotonic()
         if not force and now - self._last_health < HEALTH_INTERVAL_SECONDS:
             return
         self._last_health = now
         stats = self.stats()
         said = tuple(value for key, value in stats.items() if key != "retry_in")
-        if (not force and said == self._health_written
+        if (not force and said == self._health_written and not self._peer_health
                 and now - self._last_health_write < HEALTH_HEARTBEAT_SECONDS):
             return
+        peers = self._take_peer_health()
         try:
             from perfmonitor.capture import health_row
 
-            health_row.write_health(stats)
+            if force or peers or not self._health_to_writer(stats, health_row):
+                health_row.write_health(stats, peers)
         except Exception as exc:
             self._health_written = None
+            for peer in peers:  # unless a newer one came meanwhile
+                self._peer_health.setdefault(peer["process"], peer)
             self._log.error("perfmonitor: could not record health: %r", exc)
         else:
             self._health_written = said
             self._last_health_write = now
+
+    def _take_peer_health(self) -> list[dict[str, Any]]:
+        peers = []
+        while self._peer_health:  # popitem: the receiver thread may add one meanwhile
+            try:
+                peers.append(self._peer_health.popitem()[1])
+            except KeyError:
+                break
+        return peers
+
+    def _health_to_writer(self, stats: dict[str, Any], health_row: Any) -> bool:
+        """As a sender, hand this process's health row to the writer; True if it took it."""
+        if self._sharing is None or self._elect() != "sender":  # (an idle one elects here)
+            return False
+        health = health_row.pack_for_writer(stats, time.time())
+        return self._sharing.hand_over(b"", health) is not None
 
     def write_health(self) -> None:
         """Record this process's counters now (commands, exit, tests)."""

@@ -22,6 +22,11 @@ that cost:
   hand-over is timed just before it, so a record still waits about one flush
   interval in all. Beacons, tasks and journeys are written by their own
   process, as without sharing.
+- **Health.** A sender's health row (``MonitorHealth``) goes to the writer too,
+  every few seconds in a message of its own, and the writer writes it with its
+  own in one statement. A sender that only hands over never opens a database
+  connection: a host with sixteen workers holds one connection for perfmonitor,
+  not sixteen. Refused or unanswered, the sender writes its row itself.
 - **Falling back.** The writer takes records only while its writes succeed and
   its buffer has room. When it refuses, cannot be reached or does not answer
   within ``IO_TIMEOUT_SECONDS``, the sender writes its records itself, exactly
@@ -60,13 +65,14 @@ from collections.abc import Callable
 from perfmonitor.capture import frames
 from perfmonitor.conf import settings
 
-FRAME = struct.Struct("<I")  # message length
+FRAME = struct.Struct("<II")  # a message's lengths: its frames, then its health part
 ANSWER = struct.Struct("<cd")  # b"A" taken / b"R" refused, seconds to the writer's next flush
 MAX_FRAME_BYTES = 64 * 1024 * 1024
+MAX_HEALTH_BYTES = 16 * 1024  # a sender's health row (capture.health_row.pack_for_writer)
 IO_TIMEOUT_SECONDS = 5.0
 LEAD_SECONDS = 0.02  # a sender hands over this long before the writer's flush
 ELECTION_INTERVAL_SECONDS = 1.0  # between two attempts to find or become the writer
-WIRE_VERSION = 3  # part of the address: processes of two record formats never meet
+WIRE_VERSION = 4  # part of the address: processes of two record formats never meet
 
 
 def address() -> bytes | None:
@@ -114,16 +120,19 @@ class Writer:
     """The writer's side: accepts senders and passes their records to ``take``.
 
     ``room(n)`` answers whether n more records may come (None: refuse) with the
-    seconds to the next flush; ``take(frames, n)`` keeps n records as their frames.
-    One daemon thread waits in ``select`` (no GIL held) and wakes only when a sender
-    sends.
+    seconds to the next flush; ``take(frames, n)`` keeps n records as their frames,
+    ``take_health(data)`` a sender's health row (``room(0)`` decides whether to take
+    one). One daemon thread waits in ``select`` (no GIL held) and wakes only when a
+    sender sends.
     """
 
     def __init__(self, listener: socket.socket, room: Callable[[int], float | None],
-                 take: Callable[[bytearray, int], None]) -> None:
+                 take: Callable[[bytearray, int], None],
+                 take_health: Callable[[bytearray], None] | None = None) -> None:
         self._listener = listener
         self._room = room
         self._take = take
+        self._take_health = take_health
         self._selector = selectors.DefaultSelector()
         self._stop_r, self._stop_w = socket.socketpair()
         self._thread = threading.Thread(target=self._run, name="perfmonitor-receiver",
@@ -181,16 +190,19 @@ class Writer:
         self._selector.register(conn, selectors.EVENT_READ, "sender")
 
     def _serve(self, conn: socket.socket) -> bool:
-        """Read one frame and answer it; False when the connection is done."""
+        """Read one message and answer it; False when the connection is done."""
         try:
-            (size,) = FRAME.unpack(_recv_exact(conn, FRAME.size))
-            if size > MAX_FRAME_BYTES:
+            size, health_size = FRAME.unpack(_recv_exact(conn, FRAME.size))
+            if size > MAX_FRAME_BYTES or health_size > MAX_HEALTH_BYTES:
                 return False
-            data = _recv_exact(conn, size)
+            data = _recv_exact(conn, size) if size else bytearray()
+            health = _recv_exact(conn, health_size) if health_size else None
         except (OSError, ValueError):
             return False
-        n, used = frames.count(data)
-        if used != size or not n:
+        n, used = frames.count(data) if size else (0, 0)
+        if used != size or not (n or health):
+            return False
+        if health is not None and self._take_health is None:
             return False
         try:
             delay = self._room(n)
@@ -203,7 +215,10 @@ class Writer:
             conn.sendall(ANSWER.pack(b"A", delay))
         except OSError:
             return False  # not answered: the sender writes them itself
-        self._take(data, n)
+        if n:
+            self._take(data, n)
+        if health is not None and self._take_health is not None:
+            self._take_health(health)
         return True
 
 
@@ -220,17 +235,19 @@ class Sharing:
         self._lock = threading.Lock()  # an election and close() never overlap
 
     def elect(self, room: Callable[[int], float | None],
-              take: Callable[[bytearray, int], None]) -> str:
+              take: Callable[[bytearray, int], None],
+              take_health: Callable[[bytearray], None] | None = None) -> str:
         """Find or become this site's writer (at most once a second while neither)."""
         if self.role:
             return self.role
         with self._lock:
             if self._closed:
                 return ""
-            return self._elect(room, take)
+            return self._elect(room, take, take_health)
 
     def _elect(self, room: Callable[[int], float | None],
-               take: Callable[[bytearray, int], None]) -> str:
+               take: Callable[[bytearray, int], None],
+               take_health: Callable[[bytearray], None] | None) -> str:
         now = time.monotonic()
         if now < self._next_election:
             return ""
@@ -247,7 +264,7 @@ class Sharing:
         except OSError:
             listener.close()
         else:
-            self.writer = Writer(listener, room, take)
+            self.writer = Writer(listener, room, take, take_health)
             self.writer.start()
             self.role = "writer"
             return self.role
@@ -262,16 +279,20 @@ class Sharing:
         self.role = "sender"
         return self.role
 
-    def hand_over(self, payload: bytes) -> float | None:
-        """Send records (whole frames) to the writer: the seconds to its next flush if it
-        took them, None if it refused or could not be reached (then they are still
-        ours to write)."""
+    def hand_over(self, payload: bytes, health: bytes = b"") -> float | None:
+        """Send records (whole frames) and/or this process's health row to the writer:
+        the seconds to its next flush if it took them, None if it refused or could not
+        be reached (then they are still ours to write)."""
         link = self._link
-        if link is None or not payload or len(payload) > MAX_FRAME_BYTES:
+        if (link is None or not (payload or health) or len(payload) > MAX_FRAME_BYTES
+                or len(health) > MAX_HEALTH_BYTES):
             return None
         try:
-            link.sendall(FRAME.pack(len(payload)))
-            link.sendall(payload)
+            link.sendall(FRAME.pack(len(payload), len(health)))
+            if payload:
+                link.sendall(payload)
+            if health:
+                link.sendall(health)
             status, delay = ANSWER.unpack(_recv_exact(link, ANSWER.size))
         except OSError:
             self._drop_link()

@@ -2,8 +2,8 @@
 
 ``python -m tests.capture.sharing_worker N``: captures N requests with the
 background flusher on (as in production), in steps the test drives on stdin:
-"go" pushes them over about a second, "stats" prints the buffer's counters and
-role as JSON, "exit" leaves (the exit flush runs) and prints them again.
+"go" pushes them over about a second, "stats" prints the buffer's counters, role
+and process name as JSON, "exit" leaves (the exit flush runs) and prints them again.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def main() -> None:
 def report() -> None:
     stats = buffer_module.buffer.stats()
     print(json.dumps({key: stats[key] for key in ("captured", "flushed", "dropped", "received",
-                                                  "shared_role", "flush_errors")}), flush=True)
+                                                  "shared_role", "flush_errors", "process")}),
+          flush=True)
 
 
 if __name__ == "__main__":

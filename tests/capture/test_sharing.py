@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from perfmonitor.capture import frames, sharing
+from perfmonitor.capture import frames, health_row, sharing
 from perfmonitor.capture.buffer import Buffer
 from perfmonitor.capture.records import pack_request
-from perfmonitor.models import MetricRollup, PerformanceMetric
+from perfmonitor.models import MetricRollup, MonitorHealth, PerformanceMetric
 from tests.capture.conftest import wait_for
 from tests.capture.test_background_work import _database_url_for_a_child, _read_back
 
@@ -149,9 +149,11 @@ def test_a_received_frame_that_is_not_a_record_is_counted_and_skipped():
 
 @pytest.fixture
 def pair():
-    """A writer and a sender on a fresh address of their own."""
+    """A writer and a sender on a fresh address of their own. What the writer takes
+    goes to ``taken``: the records of each message, and a sender's health row as
+    ("health", its bytes)."""
     address = b"\0perfmonitor.test-" + uuid.uuid4().hex.encode()
-    taken: list[list[tuple[Any, ...]]] = []
+    taken: list[Any] = []
     answer: list[float | None] = [0.25]
     made = []
 
@@ -159,7 +161,8 @@ def pair():
         made.append(sharing.Sharing())
         made[-1]._address = address
         assert made[-1].elect(lambda n: answer[0],
-                              lambda data, n: taken.append(frames.decode(data, n)[0]))
+                              lambda data, n: taken.append(frames.decode(data, n)[0]),
+                              lambda data: taken.append(("health", bytes(data))))
         return made[-1]
 
     writer, sender = make(), make()
@@ -203,11 +206,13 @@ def test_a_sender_hands_over_once_per_flush_of_the_writer(pair, perf, writer_flu
 def test_a_bad_frame_closes_only_its_own_connection(pair):
     _, sender, address, taken, _ = pair
     one = frames.encode([request(1)])
-    for frame in (sharing.FRAME.pack(5) + b"junk!",  # not frames
-                  sharing.FRAME.pack(100) + one[:10],  # cut short
-                  sharing.FRAME.pack(len(one) + 3) + one + b"abc",  # a frame cut short
-                  sharing.FRAME.pack(0),  # nothing
-                  sharing.FRAME.pack(sharing.MAX_FRAME_BYTES + 1)):  # too big
+    for frame in (sharing.FRAME.pack(5, 0) + b"junk!",  # not frames
+                  sharing.FRAME.pack(100, 0) + one[:10],  # cut short
+                  sharing.FRAME.pack(len(one) + 3, 0) + one + b"abc",  # a frame cut short
+                  sharing.FRAME.pack(0, 0),  # nothing
+                  sharing.FRAME.pack(sharing.MAX_FRAME_BYTES + 1, 0),  # too big
+                  sharing.FRAME.pack(0, sharing.MAX_HEALTH_BYTES + 1),  # a health row too big
+                  sharing.FRAME.pack(len(one), 50) + one + b"x" * 10):  # health cut short
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as bad:
             bad.settimeout(10)
             bad.connect(address)
@@ -216,6 +221,77 @@ def test_a_bad_frame_closes_only_its_own_connection(pair):
             assert bad.recv(64) == b""  # no answer: closed
     assert taken == []
     assert sender.hand_over(frames.encode([request(2)])) == 0.25  # others are served as before
+
+
+def _stats(process: str, **changes: Any) -> dict[str, Any]:
+    stats = {"process": process, "started_at": 1_700_000_000.0, "captured": 12,
+             "flushed": 11, "dropped": 1, "flush_errors": 0, "internal_errors": 0,
+             "buffer_size": 1, "last_flush_at": 1_700_000_100.5, "last_error": ""}
+    return {**stats, **changes}
+
+
+def test_a_senders_health_row_goes_to_the_writer_not_to_the_database(pair, perf):
+    perf(BACKGROUND_FLUSH=False)
+    _, link, _, taken, answer = pair
+    sender = Buffer()
+    sender._sharing = link
+    sender.push(request(1))
+    sender._maybe_write_health()
+    wait_for(lambda: taken)
+    [(kind, data)] = taken
+    row = health_row.unpack_from_sender(data)
+    assert kind == "health" and row is not None
+    assert (row["process"], row["captured"], row["buffer_size"]) == (
+        sender.stats()["process"], 1, 1)
+    assert row["updated_at"] == pytest.approx(time.time(), abs=5)
+
+    answer[0] = None  # a writer that refuses (its writes fail): the sender writes it itself
+    sender._last_health = -3600.0
+    sender._health_written = None
+    sender._maybe_write_health()
+    assert len(taken) == 1
+    [stored] = MonitorHealth.objects.all()
+    assert (stored.process, stored.captured) == (sender.stats()["process"], 1)
+
+
+def test_the_writer_writes_its_senders_health_rows_with_its_own(perf):
+    perf(BACKGROUND_FLUSH=False)
+    writer = Buffer()
+    writer.push(request(1))
+    reported = time.time() - 3.0
+    writer._take_health(health_row.pack_for_writer(_stats("web-1:17"), reported))
+    writer._take_health(health_row.pack_for_writer(_stats("web-2:18", captured=4), reported))
+    writer._take_health(health_row.pack_for_writer(_stats("web-2:18", captured=5), reported))
+    writer._take_health(b"not a health row")
+    writer._take_health(health_row.pack_for_writer(_stats("web-3:19", flushed=-1), reported))
+    writer._take_health(health_row.pack_for_writer(_stats("bad\0name"), reported))
+    assert writer.internal_errors == 3 and sorted(writer._peer_health) == ["web-1:17",
+                                                                           "web-2:18"]
+    writer._maybe_write_health()
+
+    rows = {row.process: row for row in MonitorHealth.objects.all()}
+    assert sorted(rows) == sorted([writer.stats()["process"], "web-1:17", "web-2:18"])
+    assert (rows["web-2:18"].captured, rows["web-1:17"].dropped) == (5, 1)  # the latest kept
+    # A sender's row says when the sender reported, not when the writer wrote it.
+    assert rows["web-1:17"].updated_at.timestamp() == pytest.approx(reported, abs=0.01)
+    assert rows["web-1:17"].last_flush_at.timestamp() == pytest.approx(1_700_000_100.5)
+    assert not writer._peer_health
+
+    # Only a sender's new row makes the next look write again, and it writes that one.
+    writer._last_health = -3600.0
+    writer._take_health(health_row.pack_for_writer(_stats("web-1:17", captured=99), reported))
+    writer._maybe_write_health()
+    assert MonitorHealth.objects.get(process="web-1:17").captured == 99
+
+
+def test_a_writer_holds_a_bounded_number_of_senders_health_rows(perf, monkeypatch):
+    from perfmonitor.capture import buffer as buffer_module
+
+    monkeypatch.setattr(buffer_module, "MAX_PEER_HEALTH", 3)
+    writer = Buffer()
+    for n in range(5):
+        writer._take_health(health_row.pack_for_writer(_stats(f"web:{n}"), time.time()))
+    assert list(writer._peer_health) == ["web:2", "web:3", "web:4"]  # the oldest went
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
@@ -232,7 +308,7 @@ def test_a_process_of_another_user_is_not_heard(pair):
                 other.settimeout(10)
                 other.connect(address)
                 try:
-                    other.sendall(sharing.FRAME.pack(len(payload)) + payload)
+                    other.sendall(sharing.FRAME.pack(len(payload), 0) + payload)
                     code = 0 if other.recv(64) == b"" else 2
                 except ConnectionError:
                     code = 0
@@ -260,12 +336,15 @@ def test_only_processes_that_write_the_same_rows_share_an_address(perf, settings
 
 def test_several_worker_processes_write_through_one_of_them(tmp_path):
     """Three real processes: one becomes the writer, the two others hand it their
-    requests; every request is stored once, also after they all exit."""
+    requests and their health rows (and open no database connection); every request
+    is stored once, also after they all exit."""
     url = _database_url_for_a_child(tmp_path)
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": url}
+    tag = uuid.uuid4().hex[:8]  # each worker's PostgreSQL connections carry its name
     workers = [subprocess.Popen([sys.executable, "-m", "tests.capture.sharing_worker", "40"],
-                                cwd=ROOT, env=env, stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, text=True) for _ in range(3)]
+                                cwd=ROOT, env={**env, "PGAPPNAME": f"sharing-{tag}-{i}"},
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+               for i in range(3)]
     try:
         def send(command: str) -> list[str]:
             for worker in workers:
@@ -292,6 +371,17 @@ def test_several_worker_processes_write_through_one_of_them(tmp_path):
         [writer] = [s for s in stats if s["shared_role"] == "writer"]
         assert writer["received"] == 80
         assert [s["flushed"] for s in stats] == [40, 40, 40]
+
+        def health_rows() -> dict[str, tuple[int, int]] | None:
+            found = {process: (captured, flushed) for process, captured, flushed in _read_back(
+                url, "SELECT process, captured, flushed FROM perfmonitor_monitor_health")}
+            return found if all(found.get(s["process"]) == (40, 40) for s in stats) else None
+
+        wait_for(health_rows, timeout=30)  # the senders' too, written by the writer
+        if url.startswith("postgres"):
+            connected = _read_back(url, "SELECT application_name FROM pg_stat_activity "
+                                        f"WHERE application_name LIKE 'sharing-{tag}-%'")
+            assert len(connected) == 1  # the writer's flusher: the senders have none
 
         final = [json.loads(line) for line in send("exit")]
         assert [worker.wait(timeout=30) for worker in workers] == [0, 0, 0]
