@@ -128,6 +128,7 @@ def write_health(stats: dict[str, Any], peers: Iterable[dict[str, Any]] = ()) ->
         if values["process"] not in seen:
             seen.add(values["process"])
             rows.append(values)
+    rows.sort(key=lambda row: row["process"])  # two writers never lock rows in turn
     connection = connections[alias]
     with capture_suppressed():
         if connection.vendor in ("postgresql", "sqlite"):

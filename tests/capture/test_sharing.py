@@ -284,6 +284,15 @@ def test_the_writer_writes_its_senders_health_rows_with_its_own(perf):
     assert MonitorHealth.objects.get(process="web-1:17").captured == 99
 
 
+def test_many_senders_health_rows_are_written_a_statement_at_a_time(monkeypatch):
+    monkeypatch.setattr(health_row, "MAX_ROWS_PER_STATEMENT", 2)
+    peers = [health_row.unpack_from_sender(health_row.pack_for_writer(
+        _stats(f"web:{n}", captured=n), time.time())) for n in range(4)]
+    health_row.write_health(_stats("writer:1"), peers + peers[:1])  # one sent twice
+    assert dict(MonitorHealth.objects.values_list("process", "captured")) == {
+        "writer:1": 12, "web:0": 0, "web:1": 1, "web:2": 2, "web:3": 3}
+
+
 def test_a_writer_holds_a_bounded_number_of_senders_health_rows(perf, monkeypatch):
     from perfmonitor.capture import buffer as buffer_module
 
