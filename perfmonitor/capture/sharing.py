@@ -24,9 +24,10 @@ that cost:
   process, as without sharing.
 - **Health.** A sender's health row (``MonitorHealth``) goes to the writer too,
   every few seconds in a message of its own, and the writer writes it with its
-  own in one statement. A sender that only hands over never opens a database
-  connection: a host with sixteen workers holds one connection for perfmonitor,
-  not sixteen. Refused or unanswered, the sender writes its row itself.
+  own in one statement. A sender that only hands over (no beacons, tasks or
+  journeys of its own to write) never opens a database connection: sixteen such
+  workers hold one connection for perfmonitor, not sixteen. Refused or
+  unanswered, the sender writes its row itself.
 - **Falling back.** The writer takes records only while its writes succeed and
   its buffer has room. When it refuses, cannot be reached or does not answer
   within ``IO_TIMEOUT_SECONDS``, the sender writes its records itself, exactly
