@@ -38,11 +38,9 @@ _health_statements: dict[tuple[str, int], str] = {}
 # Rows per statement: 11 parameters each, well inside every backend's limit.
 MAX_ROWS_PER_STATEMENT = 50
 
-# A sender's row as it travels to its writer (perfmonitor.capture.sharing): these
-# values in this order, as one marshalled tuple; ``updated_at`` is when the sender
-# reported, not when the writer wrote it.
-_WIRE_FIELDS = ("process", "started_at", "updated_at", "captured", "flushed", "dropped",
-                "flush_errors", "internal_errors", "buffer_size", "last_flush_at", "last_error")
+# A sender's row travels to its writer (perfmonitor.capture.sharing) as one marshalled
+# tuple of the row's columns, in _HEALTH_COLUMNS' order; ``updated_at`` is when the
+# sender reported, not when the writer wrote it.
 _COUNTERS = ("captured", "flushed", "dropped", "flush_errors", "internal_errors", "buffer_size")
 MAX_PROCESS_CHARS = 255  # MonitorHealth.process
 MAX_ERROR_CHARS = 2000
@@ -51,7 +49,7 @@ MAX_ERROR_CHARS = 2000
 def pack_for_writer(stats: dict[str, Any], now: float) -> bytes:
     """This process's health row for its writer to write (see unpack_from_sender)."""
     values = {**stats, "updated_at": now}
-    return marshal.dumps(tuple(values[field] for field in _WIRE_FIELDS))
+    return marshal.dumps(tuple(values[field] for field in _HEALTH_COLUMNS))
 
 
 def _timestamp(value: Any) -> bool:
@@ -66,9 +64,9 @@ def unpack_from_sender(data: bytes | bytearray) -> dict[str, Any] | None:
         values = marshal.loads(data)
     except (EOFError, ValueError, TypeError):
         return None
-    if type(values) is not tuple or len(values) != len(_WIRE_FIELDS):
+    if type(values) is not tuple or len(values) != len(_HEALTH_COLUMNS):
         return None
-    stats = dict(zip(_WIRE_FIELDS, values, strict=True))
+    stats = dict(zip(_HEALTH_COLUMNS, values, strict=True))
     process, error = stats["process"], stats["last_error"]
     if (type(process) is not str or not process or len(process) > MAX_PROCESS_CHARS
             or "\x00" in process or type(error) is not str):
